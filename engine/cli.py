@@ -1,0 +1,172 @@
+"""The ``relay`` command line: validate, render and golden (offline work)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .compiler import load_preset
+from .errors import EventError, GoldenError, PresetErrors, RelayError
+from .golden import discover_cases, run_case, update_case
+from .model import CompiledPreset
+from .paths import display_path, preset_dirs, presets_dir, resolve_preset
+from .settings import load_settings_file
+
+__all__ = ["main"]
+
+
+def _presets_option(func: Any) -> Any:
+    return click.option(
+        "--presets",
+        "presets_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="RELAY_PRESETS",
+        help="Directory of presets (default: the bundled presets/; env RELAY_PRESETS).",
+    )(func)
+
+
+def open_preset(name: str, presets_root: Path | None) -> CompiledPreset:
+    try:
+        return load_preset(resolve_preset(name, presets_dir(presets_root)))
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
+    except PresetErrors as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+
+
+def read_settings(path: Path, preset: CompiledPreset) -> Any:
+    try:
+        return preset.resolve_settings(load_settings_file(path))
+    except RelayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="relay")
+def main() -> None:
+    """relay: deliver analytics events to email tools, defined in YAML presets."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_presets_option
+def validate(paths: tuple[Path, ...], presets_root: Path | None) -> None:
+    """Check presets (all of them by default); print every error as file:line:col: /pointer: message."""
+    targets = (
+        [resolve_preset(str(p)) for p in paths]
+        if paths
+        else [display_path(d / "preset.yaml") for d in preset_dirs(presets_dir(presets_root))]
+    )
+    if not targets:
+        raise click.UsageError(f"no presets found under {presets_dir(presets_root)}")
+    failed = 0
+    for target in targets:
+        try:
+            load_preset(target)
+        except PresetErrors as exc:
+            failed += 1
+            for error in exc.errors:
+                click.echo(str(error))
+            continue
+        click.echo(f"ok {target}")
+    if failed:
+        click.echo(f"{failed} of {len(targets)} presets have errors", err=True)
+        raise SystemExit(1)
+
+
+def read_event(source: str) -> Any:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(event, dict):
+        raise EventError(f"{source}: an event must be a JSON object")
+    return event
+
+
+@main.command()
+@click.argument("preset_name", metavar="PRESET")
+@click.option("--event", "event_source", required=True, help="Event JSON file, or - for stdin.")
+@click.option("--settings", "settings_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--trace/--no-trace", default=None, help="Include the decision trace (default: on for text).")
+@_presets_option
+def render(
+    preset_name: str,
+    event_source: str,
+    settings_path: Path,
+    output_format: str,
+    trace: bool | None,
+    presets_root: Path | None,
+) -> None:
+    """Show the request PRESET would send for one event, with the decision trace. Sends nothing."""
+    preset = open_preset(preset_name, presets_root)
+    settings = read_settings(settings_path, preset)
+    try:
+        decision = preset.render(read_event(event_source), settings)
+    except RelayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    if output_format == "json":
+        click.echo(json.dumps(decision.to_dict(trace=bool(trace)), ensure_ascii=False, indent=2))
+        return
+    out = decision.to_dict(trace=trace is not False)
+    if decision.action == "drop":
+        click.echo(f"DROP  {out['reason']}  (rule: {out['rule']})")
+    else:
+        req = out["request"]
+        click.echo(f"SEND  {req['method']} {req['url']}")
+        for name, value in req["headers"].items():
+            click.echo(f"  {name}: {value}")
+        click.echo(json.dumps(req["body"], ensure_ascii=False, indent=2))
+    if "trace" in out:
+        t = out["trace"]
+        click.echo(f"\ntrace: mapping={t['mapping']}")
+        for name, path in t["selectors"].items():
+            click.echo(f"  selector {name}: {path or '(no match)'}")
+        for step in t["rules"]:
+            click.echo(f"  rule {step['rule']}: {step['effect']}")
+
+
+@main.command()
+@click.argument("names", nargs=-1, metavar="[PRESET]...")
+@click.option("--update", is_flag=True, help="Rewrite expectations from the current render (keeps comments).")
+@_presets_option
+def golden(names: tuple[str, ...], update: bool, presets_root: Path | None) -> None:
+    """Render every golden case and diff it against its expectation."""
+    root = presets_dir(presets_root)
+    chosen = list(names) or [d.name for d in preset_dirs(root)]
+    passed = failed = updated = 0
+    for name in chosen:
+        preset = open_preset(name, presets_root)
+        try:
+            cases = discover_cases(preset.name, presets_root and root)
+        except GoldenError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+        if not cases:
+            click.echo(f"FAIL {name}: no golden cases", err=True)
+            failed += 1
+        for case in cases:
+            result = run_case(case, preset)
+            if result.ok:
+                passed += 1
+            elif update:
+                update_case(case, result.actual)
+                updated += 1
+                click.echo(f"updated {case.id}")
+            else:
+                failed += 1
+                click.echo(f"FAIL {case.id}\n{result.diff()}")
+    summary = f"goldens: {passed} passed, {failed} failed" + (f", {updated} updated" if update else "")
+    click.echo(summary)
+    if failed:
+        raise SystemExit(1)

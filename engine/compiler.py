@@ -1,0 +1,372 @@
+"""Turn a loaded preset into a CompiledPreset, or report every problem in it at once.
+
+All compiling happens here: JMESPath selectors, Jinja templates, rule predicates
+and the request schema's validator. Rendering an event afterwards compiles nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jmespath
+from jinja2 import nodes
+from jmespath.exceptions import JMESPathError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from .errors import PresetError, PresetErrors
+from .model import (
+    AuthSpec,
+    CompiledPreset,
+    MappingSpec,
+    MatchClause,
+    RequestSpec,
+    RuleSpec,
+    SelectorSpec,
+)
+from .schema import load_json_schema, schema_errors
+from .settings import SettingSpec
+from .templating import (
+    ENVIRONMENT,
+    LeafProblem,
+    Renderer,
+    TemplateProblem,
+    compile_expression,
+    compile_tree,
+    did_you_mean,
+)
+from .yamlsource import SourceDoc, load_yaml
+
+__all__ = ["BUILTIN_NAMES", "compile_preset", "load_preset"]
+
+#: Names every template may use besides selectors and variables.
+BUILTIN_NAMES = ("event", "settings", "mapping")
+_TEMPLATE_AUTH_FIELDS = {"basic": ("username", "password"), "bearer": ("token",), "api_key": ("value",)}
+_SECRET_AUTH_FIELDS = {"password", "token", "value"}
+
+Allowed = dict[str, Iterable[str] | None]
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def load_preset(path: str | Path) -> CompiledPreset:
+    """Load, validate and compile the preset at ``path``; raise PresetErrors listing all problems."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "preset.yaml"
+    try:
+        doc = load_yaml(path)
+    except PresetError as exc:
+        raise PresetErrors([exc]) from None
+    return compile_preset(doc)
+
+
+def compile_preset(doc: SourceDoc) -> CompiledPreset:
+    errors = schema_errors(doc)
+    if errors:
+        # The structure is not trustworthy; semantic checks would only add noise.
+        raise PresetErrors(errors)
+    builder = _Builder(doc)
+    preset = builder.build()
+    if builder.errors:
+        raise PresetErrors(builder.errors)
+    return preset
+
+
+class _Builder:
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+        self.errors: list[PresetError] = []
+
+    def error(self, pointer: str, message: str, *, key: bool = False, hint: str | None = None) -> None:
+        self.errors.append(self.doc.error(pointer, message, key=key, hint=hint))
+
+    def template_error(self, pointer: str, problem: TemplateProblem) -> None:
+        location = self.doc.locate(pointer)
+        if problem.line > 1:  # a block scalar: Jinja counts lines from its first line
+            location = type(location)(location.file, location.line + problem.line, location.col)
+        self.errors.append(PresetError(problem.message, pointer=pointer, location=location, hint=problem.hint))
+
+    # -- sections ---------------------------------------------------------------
+
+    def build(self) -> CompiledPreset:
+        data = self.data
+        settings = self._settings()
+        selectors = self._selectors()
+        variables = dict(data.get("variables", {}))
+        self._check_names(selectors, variables)
+        mapping_names = [m["name"] for m in data["mappings"]]
+        base_allowed: Allowed = {
+            **{name: None for name in selectors},
+            **{name: None for name in variables},
+            "event": None,
+            "settings": list(settings),
+            "mapping": (),
+        }
+        rules = self._rules(base_allowed, variables, mapping_names)
+        field_keys = set(data.get("fields", {}))
+        for mapping in data["mappings"]:
+            field_keys.update(mapping.get("fields", {}))
+        base_fields = self._tree(data.get("fields", {}), base_allowed, "/fields")
+        mappings = self._mappings(base_allowed)
+        request = self._request({**base_allowed, "fields": sorted(field_keys)}, settings)
+        return CompiledPreset(
+            name=data["metadata"]["name"],
+            path=Path(self.doc.file),
+            metadata=dict(data["metadata"]),
+            settings=settings,
+            selectors=selectors,
+            variables=variables,
+            rules=rules,
+            base_fields=base_fields,
+            mappings=mappings,
+            unmapped_reason=data.get("unmapped", {}).get("drop", "no mapping matches this event"),
+            request=request,
+            delivery=dict(data.get("delivery", {})),
+            check=list(data.get("check", [])),
+            source=self.doc,
+        )
+
+    def _settings(self) -> dict[str, SettingSpec]:
+        specs: dict[str, SettingSpec] = {}
+        for name, raw in self.data["settings"].items():
+            pointer = f"/settings/{name}"
+            spec = SettingSpec(
+                name=name,
+                type=raw["type"],
+                required=raw.get("required", False),
+                secret=raw.get("secret", False),
+                enum=tuple(raw["enum"]) if "enum" in raw else None,
+                default=raw.get("default"),
+                env=raw.get("env"),
+                description=raw.get("description", ""),
+            )
+            if spec.secret and spec.default is not None:
+                self.error(
+                    f"{pointer}/default",
+                    "a secret setting must not have a default written in the preset",
+                    hint="remove the default; supply it in the settings file or through `env`",
+                )
+            elif spec.default is not None and (problem := spec.type_problem(spec.default)):
+                self.error(f"{pointer}/default", f"default does not fit the setting: {problem}")
+            for index, option in enumerate(spec.enum or ()):
+                if (problem := spec.type_problem(option)) and "not one of" not in problem:
+                    self.error(f"{pointer}/enum/{index}", f"enum value does not fit the setting: {problem}")
+            specs[name] = spec
+        return specs
+
+    def _selectors(self) -> dict[str, SelectorSpec]:
+        out: dict[str, SelectorSpec] = {}
+        for name, raw in self.data["selectors"].items():
+            pointer = f"/selectors/{name}"
+            if isinstance(raw, dict):
+                paths_raw, default, transform_src = raw["from"], raw.get("default"), raw.get("transform")
+                paths_pointer = f"{pointer}/from"
+            else:
+                paths_raw, default, transform_src, paths_pointer = raw, None, None, pointer
+            paths = [paths_raw] if isinstance(paths_raw, str) else list(paths_raw)
+            searchers = []
+            for index, path in enumerate(paths):
+                where = paths_pointer if isinstance(paths_raw, str) else f"{paths_pointer}/{index}"
+                searchers.append(self._jmespath(path, where))
+            transform = None
+            if transform_src is not None:
+                try:
+                    transform = compile_expression(f"value | {transform_src}", {"value": None})
+                except TemplateProblem as problem:
+                    self.template_error(f"{pointer}/transform", problem)
+            out[name] = SelectorSpec(
+                name=name, paths=tuple(paths), searchers=tuple(searchers), transform=transform, default=default
+            )
+        return out
+
+    def _jmespath(self, expression: str, pointer: str) -> Callable[[Any], Any]:
+        try:
+            compiled = jmespath.compile(expression)
+        except JMESPathError as exc:
+            position = getattr(exc, "lex_position", None)
+            at = f" at character {position + 1}" if isinstance(position, int) else ""
+            detail = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+            token_type, token_value = getattr(exc, "token_type", None), getattr(exc, "token_value", None)
+            if token_type:
+                detail += f" (unexpected {token_type} {token_value!r})"
+            self.error(
+                pointer,
+                f"invalid JMESPath expression {expression!r}{at}: {detail}",
+                hint='paths look like `traits.email` or `context.traits."first-name"`',
+            )
+            return lambda _event: None
+        return _fast_path(expression) or compiled.search
+
+    def _check_names(self, selectors: dict[str, SelectorSpec], variables: dict[str, Any]) -> None:
+        for name in selectors:
+            if name in BUILTIN_NAMES:
+                self.error(f"/selectors/{name}", f"'{name}' is a reserved name", key=True)
+        for name in variables:
+            if name in BUILTIN_NAMES or name in selectors:
+                self.error(f"/variables/{name}", f"'{name}' is already a selector or reserved name", key=True)
+
+    def _expression(self, source: str, allowed: Allowed, pointer: str) -> Renderer | None:
+        try:
+            return compile_expression(source, allowed)
+        except TemplateProblem as problem:
+            self.template_error(pointer, problem)
+            return None
+
+    def _tree(self, node: Any, allowed: Allowed, pointer: str) -> Renderer:
+        problems: list[LeafProblem] = []
+        renderer = compile_tree(node, allowed, problems, pointer)
+        for problem in problems:
+            self.template_error(problem.pointer, problem.problem)
+        return renderer
+
+    def _rules(self, allowed: Allowed, variables: dict[str, Any], mapping_names: list[str]) -> tuple[RuleSpec, ...]:
+        rules: list[RuleSpec] = []
+        seen: set[str] = set()
+        unconditional_drop: str | None = None
+        for index, raw in enumerate(self.data.get("rules", [])):
+            pointer = f"/rules/{index}"
+            name = raw["name"]
+            if name in seen:
+                self.error(f"{pointer}/name", f"duplicate rule name '{name}'")
+            seen.add(name)
+            if unconditional_drop is not None:
+                self.error(
+                    pointer,
+                    f"rule '{name}' can never fire: rule '{unconditional_drop}' drops every event before it",
+                    hint="give the earlier rule a `when`, or move this rule above it",
+                )
+            when = None
+            if "when" in raw:
+                when = self._expression(raw["when"], allowed, f"{pointer}/when")
+                self._check_mapping_refs(raw["when"], mapping_names, f"{pointer}/when")
+            elif "drop" in raw:
+                unconditional_drop = name
+            sets = []
+            for var, value in raw.get("set", {}).items():
+                if var not in variables:
+                    self.error(
+                        f"{pointer}/set/{var}",
+                        f"rule sets undeclared variable '{var}'",
+                        key=True,
+                        hint=did_you_mean(var, variables) or "declare it under `variables:` with a default",
+                    )
+                sets.append((var, self._tree(value, allowed, f"{pointer}/set/{var}")))
+            rules.append(RuleSpec(name=name, pointer=pointer, when=when, drop=raw.get("drop"), sets=tuple(sets)))
+        return tuple(rules)
+
+    def _check_mapping_refs(self, source: str, mapping_names: list[str], pointer: str) -> None:
+        try:
+            tree = ENVIRONMENT.parse("{{ " + source + " }}")
+        except Exception:  # syntax errors are reported by _expression
+            return
+        for compare in tree.find_all(nodes.Compare):
+            operands = [compare.expr, *(op.expr for op in compare.ops)]
+            if not any(isinstance(o, nodes.Name) and o.name == "mapping" for o in operands):
+                continue
+            for operand in operands:
+                for const in [operand] if isinstance(operand, nodes.Const) else list(operand.find_all(nodes.Const)):
+                    if isinstance(const.value, str) and const.value not in mapping_names:
+                        self.error(
+                            pointer,
+                            f"no mapping is named '{const.value}'",
+                            hint=did_you_mean(const.value, mapping_names) or f"mappings: {', '.join(mapping_names)}",
+                        )
+
+    def _mappings(self, allowed: Allowed) -> tuple[MappingSpec, ...]:
+        out: list[MappingSpec] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(self.data["mappings"]):
+            pointer = f"/mappings/{index}"
+            if raw["name"] in seen:
+                self.error(f"{pointer}/name", f"duplicate mapping name '{raw['name']}'")
+            seen.add(raw["name"])
+            clauses_raw = raw["match"] if isinstance(raw["match"], list) else [raw["match"]]
+            clauses = []
+            for c_index, clause in enumerate(clauses_raw):
+                c_pointer = f"{pointer}/match" + (f"/{c_index}" if isinstance(raw["match"], list) else "")
+                if not clause:
+                    self.error(
+                        c_pointer, "an empty match fits every event", hint="name a `type`, an `event` or a `when`"
+                    )
+                when = self._expression(clause["when"], allowed, f"{c_pointer}/when") if "when" in clause else None
+                clauses.append(
+                    MatchClause(types=_names(clause.get("type")), events=_names(clause.get("event")), when=when)
+                )
+            fields = self._tree(raw.get("fields", {}), allowed, f"{pointer}/fields")
+            out.append(MappingSpec(name=raw["name"], pointer=pointer, clauses=tuple(clauses), fields=fields))
+        return tuple(out)
+
+    def _request(self, allowed: Allowed, settings: dict[str, SettingSpec]) -> RequestSpec:
+        raw = self.data["request"]
+        auth_raw = raw.get("auth", {"type": "none"})
+        auth_fields = {}
+        for field in _TEMPLATE_AUTH_FIELDS.get(auth_raw["type"], ()):
+            pointer = f"/request/auth/{field}"
+            source = auth_raw.get(field)
+            if source is None:
+                continue
+            if field in _SECRET_AUTH_FIELDS and "{{" not in source:
+                self.error(
+                    pointer,
+                    "a credential is written inline in the preset",
+                    hint="declare a `secret: true` setting and write `{{ settings.<name> }}` here",
+                )
+            auth_fields[field] = self._tree(source, allowed, pointer)
+        auth = AuthSpec(
+            kind=auth_raw["type"],
+            fields=auth_fields,
+            scheme=auth_raw.get("scheme", "Bearer"),
+            location=auth_raw.get("in", "header"),
+            name=auth_raw.get("name", ""),
+        )
+        schema_path = (Path(self.doc.file).parent / raw["schema"]).resolve()
+        validator = None
+        try:
+            schema = load_json_schema(schema_path)
+            Draft202012Validator.check_schema(schema)
+            validator = Draft202012Validator(schema)
+        except OSError:
+            self.error(
+                "/request/schema", f"request schema not found: {raw['schema']}", hint=f"looked for {schema_path}"
+            )
+        except ValueError as exc:
+            self.error("/request/schema", f"request schema is not valid JSON: {exc}")
+        except SchemaError as exc:
+            self.error("/request/schema", f"request schema is not a valid JSON Schema: {exc.message}")
+        return RequestSpec(
+            method=raw["method"],
+            url=self._tree(raw["url"], allowed, "/request/url"),
+            auth=auth,
+            headers=self._tree(raw.get("headers", {}), allowed, "/request/headers"),
+            encoding=raw["encoding"],
+            body=self._tree(raw["body"], allowed, "/request/body"),
+            validator=validator,
+            schema_path=schema_path,
+        )
+
+
+def _names(value: str | list[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset([value] if isinstance(value, str) else value)
+
+
+def _fast_path(expression: str) -> Callable[[Any], Any] | None:
+    """A plain dotted path (``traits.email``) as direct dict lookups: same result, ~4x faster."""
+    if not _PLAIN_PATH.fullmatch(expression):
+        return None
+    parts = expression.split(".")
+
+    def lookup(event: Any) -> Any:
+        value = event
+        for part in parts:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value
+
+    return lookup

@@ -1,0 +1,90 @@
+"""What rendering an event produces: a Decision carrying a Request or a drop reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["REDACTED", "Decision", "Request", "Trace", "redact"]
+
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, fully rendered. ``body`` is decoded (a form is a dict of strings)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    content: bytes
+    encoding: str
+    #: Header names whose whole value is a credential (e.g. Authorization).
+    credential_headers: frozenset[str] = frozenset()
+
+    def to_dict(self, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The reviewable form: method, URL, headers and decoded body, secrets redacted."""
+        headers = {}
+        for name, value in self.headers.items():
+            if name in self.credential_headers:
+                scheme, _, rest = value.partition(" ")
+                headers[name] = f"{scheme} {REDACTED}" if rest else REDACTED
+            else:
+                headers[name] = value
+        view = {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
+        return redact(view, secrets)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Trace:
+    """Why the decision came out as it did."""
+
+    selectors: dict[str, str | None] = field(default_factory=dict)
+    mapping: str | None = None
+    rules: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules}
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["send", "drop"]
+    reason: str | None
+    rule: str | None
+    request: Request | None
+    trace: Trace
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def mapping(self) -> str | None:
+        return self.trace.mapping
+
+    def to_dict(self, *, trace: bool = False) -> dict[str, Any]:
+        """``{"decision", "reason", "rule", "request"}``, secrets redacted: the golden/JSON form."""
+        out: dict[str, Any] = {
+            "decision": self.action,
+            "reason": self.reason,
+            "rule": self.rule,
+            "request": self.request.to_dict(self.secrets) if self.request else None,
+        }
+        if trace:
+            out["trace"] = redact(self.trace.to_dict(), self.secrets)
+        return out
+
+
+def redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Replace every occurrence of a secret value in strings anywhere in ``value``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value

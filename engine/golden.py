@@ -1,0 +1,130 @@
+"""Golden cases: one YAML file per case holding the inputs and the expected outcome.
+
+A case file looks like::
+
+    description: what this case pins
+    settings: {api_key: test-key, ...}     # fake values only
+    event: {...}
+    expected: {decision, reason, rule, request}   # written by --update
+
+``--update`` rewrites only ``expected`` (ruamel round-trip, so comments and the
+order of the inputs survive) and writes atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from .errors import GoldenError, PresetError, RelayError
+from .model import CompiledPreset
+from .paths import golden_dir
+from .yamlsource import load_yaml
+
+__all__ = ["GoldenCase", "GoldenResult", "discover_cases", "outcome_of", "run_case", "update_case"]
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    path: Path
+    preset: str
+    name: str
+    settings: dict[str, Any]
+    event: Any
+    expected: Any  # _MISSING when the file has no expectation yet
+
+    @property
+    def has_expectation(self) -> bool:
+        return self.expected is not _MISSING
+
+    @property
+    def id(self) -> str:
+        return f"{self.preset}/{self.name}"
+
+
+@dataclass(frozen=True)
+class GoldenResult:
+    case: GoldenCase
+    actual: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        # Order-sensitive on purpose: key order is part of the bytes on the wire.
+        return self.case.has_expectation and _canonical(self.case.expected) == _canonical(self.actual)
+
+    def diff(self) -> str:
+        if not self.case.has_expectation:
+            return f"{self.case.path}: no `expected:` yet; run `relay golden --update {self.case.preset}` to record it"
+        before = _canonical(self.case.expected).splitlines(keepends=True)
+        after = _canonical(self.actual).splitlines(keepends=True)
+        return "".join(difflib.unified_diff(before, after, f"{self.case.path} (expected)", "rendered now"))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_case(path: Path, preset: str) -> GoldenCase:
+    try:
+        data = load_yaml(path).data
+    except PresetError as exc:
+        raise GoldenError(str(exc)) from None
+    if not isinstance(data, dict) or "event" not in data:
+        raise GoldenError(f"{path}: a golden case needs at least an `event:`")
+    unknown = set(data) - {"description", "settings", "event", "expected"}
+    if unknown:
+        raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: description, settings, event, expected)")
+    return GoldenCase(
+        path, preset, path.stem, data.get("settings") or {}, data["event"], data.get("expected", _MISSING)
+    )
+
+
+def discover_cases(preset: str, base: Path | None = None) -> list[GoldenCase]:
+    return [load_case(p, preset) for p in sorted(golden_dir(preset, base).glob("*.yaml"))]
+
+
+def outcome_of(preset: CompiledPreset, settings_raw: dict[str, Any], event: Any) -> dict[str, Any]:
+    """What a golden pins: the decision dict, or the error an event raises.
+
+    Goldens never read the environment, so a developer's real key cannot leak in.
+    """
+    try:
+        settings = preset.resolve_settings(settings_raw, environ={})
+        return preset.render(event, settings).to_dict()
+    except RelayError as exc:
+        return {"decision": "error", "error": str(exc)}
+
+
+def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
+    return GoldenResult(case, outcome_of(preset, case.settings, case.event))
+
+
+def _represent_null(representer: Any, _data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+def update_case(case: GoldenCase, actual: dict[str, Any]) -> None:
+    yaml = YAML(typ="rt")
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(type(None), _represent_null)
+    with open(case.path, encoding="utf-8") as handle:
+        doc = yaml.load(handle)
+    doc["expected"] = actual
+    fd, tmp = tempfile.mkstemp(dir=case.path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yaml.dump(doc, handle)
+        os.replace(tmp, case.path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

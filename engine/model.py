@@ -1,0 +1,109 @@
+"""The compiled form of a preset: frozen, typed, ready to render events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .settings import Settings, SettingSpec, resolve_settings
+from .templating import Renderer
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+    from .decision import Decision
+    from .yamlsource import SourceDoc
+
+__all__ = [
+    "AuthSpec",
+    "CompiledPreset",
+    "MappingSpec",
+    "MatchClause",
+    "RequestSpec",
+    "RuleSpec",
+    "SelectorSpec",
+]
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    name: str
+    paths: tuple[str, ...]
+    searchers: tuple[Callable[[Any], Any], ...]
+    transform: Renderer | None
+    default: Any
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    pointer: str
+    when: Renderer | None
+    drop: str | None
+    sets: tuple[tuple[str, Renderer], ...]
+
+
+@dataclass(frozen=True)
+class MatchClause:
+    types: frozenset[str] | None
+    events: frozenset[str] | None
+    when: Renderer | None
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    pointer: str
+    clauses: tuple[MatchClause, ...]
+    fields: Renderer
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    kind: str
+    fields: dict[str, Renderer]
+    scheme: str = "Bearer"
+    location: str = "header"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    method: str
+    url: Renderer
+    auth: AuthSpec
+    headers: Renderer
+    encoding: str
+    body: Renderer
+    validator: Draft202012Validator | None
+    schema_path: Path
+
+
+@dataclass(frozen=True)
+class CompiledPreset:
+    """A validated, compiled preset. ``render`` turns one event into a Decision."""
+
+    name: str
+    path: Path
+    metadata: dict[str, Any]
+    settings: dict[str, SettingSpec]
+    selectors: dict[str, SelectorSpec]
+    variables: dict[str, Any]
+    rules: tuple[RuleSpec, ...]
+    base_fields: Renderer
+    mappings: tuple[MappingSpec, ...]
+    unmapped_reason: str
+    request: RequestSpec
+    delivery: dict[str, Any]
+    check: list[Any]
+    source: SourceDoc = field(repr=False)
+
+    def resolve_settings(self, raw: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
+        return resolve_settings(self.name, self.settings, raw, environ)
+
+    def render(self, event: Any, settings: Settings, *, event_ref: str = "") -> Decision:
+        from .render import render
+
+        return render(self, event, settings, event_ref=event_ref)

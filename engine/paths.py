@@ -1,0 +1,53 @@
+"""Where bundled presets, schemas and goldens live, and how to find a preset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["ROOT", "SCHEMAS_DIR", "display_path", "golden_dir", "preset_dirs", "presets_dir", "resolve_preset"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS_DIR = ROOT / "schemas"
+PRESET_FILE = "preset.yaml"
+
+
+def presets_dir(override: str | Path | None = None) -> Path:
+    """``--presets DIR``, else ``$RELAY_PRESETS``, else the bundled ``presets/``."""
+    chosen = override or os.environ.get("RELAY_PRESETS")
+    return Path(chosen) if chosen else ROOT / "presets"
+
+
+def preset_dirs(base: Path | None = None) -> list[Path]:
+    base = base or presets_dir()
+    return sorted(p.parent for p in base.glob(f"*/{PRESET_FILE}"))
+
+
+def display_path(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it: shorter messages."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def resolve_preset(name_or_path: str, base: Path | None = None) -> Path:
+    """A preset name under the presets directory, or a path to a folder or file."""
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return display_path(candidate)
+    if (candidate / PRESET_FILE).is_file():
+        return display_path(candidate / PRESET_FILE)
+    by_name = (base or presets_dir()) / name_or_path / PRESET_FILE
+    if by_name.is_file():
+        return display_path(by_name)
+    known = ", ".join(p.name for p in preset_dirs(base)) or "none"
+    raise FileNotFoundError(f"no preset '{name_or_path}' (known presets: {known})")
+
+
+def golden_dir(preset_name: str, base: Path | None = None) -> Path:
+    """Goldens of bundled presets live in tests/golden/<name>; others beside the preset."""
+    bundled = ROOT / "tests" / "golden" / preset_name
+    if base is None or Path(base).resolve() == (ROOT / "presets").resolve():
+        return bundled
+    return Path(base) / preset_name / "golden"

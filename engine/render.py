@@ -1,0 +1,129 @@
+"""render(preset, event, settings) -> Decision. Pure: no I/O, no clock, no randomness.
+
+Order of work, which is also the order a preset author reasons in:
+1. selectors pick values from the event (first non-null path wins);
+2. the first mapping whose ``match`` fits is chosen; none means an ``unmapped`` drop;
+3. rules run in order: a drop stops at once; for ``set``, the first rule to set a
+   variable wins, so precedence is simply the order rules are written in;
+4. fields (shared, then the mapping's own, merged over them) are rendered;
+5. the request is built, validated against its schema and encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2.exceptions import SecurityError, UndefinedError
+
+from .decision import Decision, Trace, redact
+from .errors import RenderError
+from .model import CompiledPreset, MappingSpec, SelectorSpec
+from .request import build_request
+from .settings import Settings
+from .templating import LeafRenderFailure
+
+__all__ = ["render"]
+
+_RENDER_FAILURES = (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, KeyError, AttributeError)
+
+
+class _Fields(dict[str, Any]):
+    """Rendered fields; a field no mapping set reads as null instead of failing."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def _select(selector: SelectorSpec, event: Any) -> tuple[Any, str | None]:
+    for path, search in zip(selector.paths, selector.searchers, strict=True):
+        value = search(event)
+        if value is not None:
+            if selector.transform is not None:
+                value = selector.transform({"value": value})
+            if value is not None:
+                return value, path
+    return selector.default, None
+
+
+def _matches(mapping: MappingSpec, event: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    for clause in mapping.clauses:
+        if clause.types is not None and event.get("type") not in clause.types:
+            continue
+        if clause.events is not None and event.get("event") not in clause.events:
+            continue
+        if clause.when is not None and not clause.when(context):
+            continue
+        return True
+    return False
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged over ``base``, recursively; keys keep base-first order."""
+    merged = dict(base)
+    for key, value in override.items():
+        below = merged.get(key)
+        merged[key] = deep_merge(below, value) if isinstance(value, Mapping) and isinstance(below, Mapping) else value
+    return merged
+
+
+def render(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref: str = "") -> Decision:
+    """Decide what to do with ``event``: a request to send, or a drop with its reason."""
+    if not event_ref and isinstance(event, Mapping) and isinstance(event.get("messageId"), str):
+        event_ref = f"messageId {event['messageId']}"
+    if not isinstance(event, Mapping):
+        raise RenderError(preset.name, "/", "an event must be a JSON object", event_ref=event_ref)
+    secrets = settings.secrets
+    stage = "/selectors"
+    try:
+        trace = Trace()
+        context: dict[str, Any] = dict(preset.variables)
+        for name, selector in preset.selectors.items():
+            stage = f"/selectors/{name}"
+            context[name], trace.selectors[name] = _select(selector, event)
+        context["event"] = event
+        context["settings"] = settings.values
+        context["mapping"] = None
+        chosen = None
+        for mapping in preset.mappings:
+            stage = f"{mapping.pointer}/match"
+            if _matches(mapping, event, context):
+                chosen = mapping
+                break
+        if chosen is None:
+            return Decision("drop", preset.unmapped_reason, "unmapped", None, trace, secrets)
+        trace.mapping = context["mapping"] = chosen.name
+        already_set: set[str] = set()
+        effective: list[str] = []
+        for rule in preset.rules:
+            stage = f"{rule.pointer}/when"
+            if rule.when is not None and not rule.when(context):
+                continue
+            if rule.drop is not None:
+                trace.rules.append({"rule": rule.name, "effect": "drop"})
+                return Decision("drop", rule.drop, rule.name, None, trace, secrets)
+            applied = []
+            for variable, renderer in rule.sets:
+                if variable in already_set:
+                    continue
+                stage = f"{rule.pointer}/set/{variable}"
+                context[variable] = renderer(context)
+                already_set.add(variable)
+                applied.append(variable)
+            trace.rules.append({"rule": rule.name, "effect": f"set {', '.join(applied)}" if applied else "overridden"})
+            if applied:
+                effective.append(rule.name)
+        stage = "/fields"
+        fields = preset.base_fields(context)
+        stage = f"{chosen.pointer}/fields"
+        context["fields"] = _Fields(deep_merge(fields, chosen.fields(context)))
+        stage = "/request"
+        request = build_request(preset, context, secrets, event_ref)
+    except RenderError:
+        raise
+    except LeafRenderFailure as failure:
+        raise RenderError(preset.name, failure.pointer, redact(str(failure), secrets), event_ref=event_ref) from None
+    except _RENDER_FAILURES as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise RenderError(preset.name, stage, redact(message, secrets), event_ref=event_ref) from None
+    return Decision("send", None, ", ".join(effective) or None, request, trace, secrets)

@@ -1,0 +1,67 @@
+"""Validate a loaded preset against ``schemas/preset.schema.json``, every error located."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import PresetError
+from .paths import SCHEMAS_DIR
+from .templating import did_you_mean
+from .yamlsource import SourceDoc, escape_pointer
+
+__all__ = ["load_json_schema", "preset_validator", "schema_errors"]
+
+
+@cache
+def load_json_schema(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+@cache
+def preset_validator() -> Draft202012Validator:
+    schema = load_json_schema(SCHEMAS_DIR / "preset.schema.json")
+    return Draft202012Validator(schema)
+
+
+def _pointer(path: Any) -> str:
+    return "".join(f"/{escape_pointer(part)}" for part in path)
+
+
+def _allowed_keys(error: ValidationError) -> list[str]:
+    properties = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    return list(properties)
+
+
+def _to_preset_errors(error: ValidationError, doc: SourceDoc) -> list[PresetError]:
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = _allowed_keys(error)
+        out = []
+        for extra in [k for k in error.instance if k not in allowed]:
+            pointer = _pointer([*error.absolute_path, extra])
+            hint = did_you_mean(extra, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+            out.append(doc.error(pointer, f"unknown key '{extra}'", key=True, hint=hint))
+        return out
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return _to_preset_errors(best_match(error.context), doc)
+    pointer = _pointer(error.absolute_path)
+    message = error.message
+    if error.validator == "required":
+        message = error.message.replace("is a required property", "is required here")
+    return [doc.error(pointer, message)]
+
+
+def schema_errors(doc: SourceDoc) -> list[PresetError]:
+    """Every schema violation in ``doc``, each pointing at its line."""
+    errors: list[PresetError] = []
+    for error in preset_validator().iter_errors(doc.data):
+        errors.extend(_to_preset_errors(error, doc))
+    unique: dict[str, PresetError] = {str(e): e for e in errors}
+    return list(unique.values())

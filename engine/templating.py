@@ -1,0 +1,342 @@
+"""The one sandboxed Jinja environment and the compiler for template trees.
+
+Every template in every preset is compiled here once, at load time. A leaf that
+is exactly ``{{ expression }}`` is compiled with ``compile_expression`` so it keeps
+its native type (a number stays a number, ``"478"`` stays a string); any other
+string with Jinja in it renders to text; a string without Jinja is a constant.
+Values from events only ever reach templates as data, never as template source.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import hmac as _hmac
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from email_validator import EmailNotValidError, validate_email
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import TemplateAssertionError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .yamlsource import escape_pointer
+
+__all__ = [
+    "ENVIRONMENT",
+    "LeafProblem",
+    "LeafRenderFailure",
+    "Renderer",
+    "TemplateProblem",
+    "compile_expression",
+    "compile_tree",
+    "did_you_mean",
+    "inspect_template",
+    "is_valid_email",
+    "to_json",
+]
+
+Renderer = Callable[[Mapping[str, Any]], Any]
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.DOTALL)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON, unicode kept as is (unlike Jinja's HTML-safe ``tojson``)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _to_number(value: Any) -> int | float | None:
+    """A number, or a numeric string as a number. Anything else is an error, not 0."""
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("value is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError("value is not a finite number")
+        return number
+    raise ValueError(f"a {type(value).__name__} is not a number")
+
+
+def is_valid_email(value: Any) -> bool:
+    """True for a syntactically valid address (no DNS lookup), via email-validator."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _normalize_email(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _path_segment(value: Any) -> str:
+    # RFC 3986 lets '@' and ':' stand in a path segment; vendors' own docs show raw '@' in list paths.
+    return quote(str(value), safe="@:!$&'()*+,;=-._~")
+
+
+def _b64encode(value: Any) -> str:
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    return base64.b64encode(data).decode("ascii")
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def _hmac_sha256(value: Any, key: Any) -> str:
+    return _hmac.new(str(key).encode(), str(value).encode(), hashlib.sha256).hexdigest()
+
+
+def _compact(value: Any) -> Any:
+    """Drop null members of a mapping or list (one level)."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [v for v in value if v is not None]
+    return value
+
+
+# A closed list: anything not named here is an unknown filter at load time.
+_BUILTIN_FILTERS = [
+    "abs",
+    "capitalize",
+    "default",
+    "d",
+    "first",
+    "float",
+    "int",
+    "join",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "replace",
+    "reject",
+    "rejectattr",
+    "round",
+    "select",
+    "selectattr",
+    "sort",
+    "string",
+    "sum",
+    "title",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "urlencode",
+    "dictsort",
+    "count",
+]
+_CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
+    "to_json": to_json,
+    "to_number": _to_number,
+    "normalize_email": _normalize_email,
+    "path_segment": _path_segment,
+    "b64encode": _b64encode,
+    "sha256": _sha256,
+    "hmac_sha256": _hmac_sha256,
+    "compact": _compact,
+}
+
+
+def _make_environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    builtin = env.filters
+    env.filters = {name: builtin[name] for name in _BUILTIN_FILTERS}
+    env.filters.update(_CUSTOM_FILTERS)
+    env.tests["valid_email"] = is_valid_email
+    env.globals.clear()  # no range/dict/lipsum/cycler: presets get data, not toys
+    return env
+
+
+ENVIRONMENT = _make_environment()
+
+
+class TemplateProblem(Exception):
+    """A template that does not compile or uses names it may not; raised at load time."""
+
+    def __init__(self, message: str, *, line: int = 1, hint: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.hint = hint
+        super().__init__(message)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def inspect_template(source: str, allowed: Mapping[str, Iterable[str] | None]) -> None:
+    """Check syntax, filters, tests and names of ``source`` (a template) statically.
+
+    ``allowed`` maps each top-level name to the attributes it has, or None where
+    any attribute is fine (the event, whose shape is not known in advance).
+    """
+    try:
+        tree = ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"Jinja syntax error: {exc.message}", line=exc.lineno or 1) from None
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in ENVIRONMENT.filters:
+            raise TemplateProblem(
+                f"unknown filter '{node.name}'",
+                line=node.lineno,
+                hint=did_you_mean(node.name, ENVIRONMENT.filters)
+                or f"known filters: {', '.join(sorted(ENVIRONMENT.filters))}",
+            )
+    for test in tree.find_all(nodes.Test):
+        if test.name not in ENVIRONMENT.tests:
+            raise TemplateProblem(
+                f"unknown test '{test.name}'", line=test.lineno, hint=did_you_mean(test.name, ENVIRONMENT.tests)
+            )
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for name_node in tree.find_all(nodes.Name):
+        if name_node.ctx == "load" and name_node.name not in allowed and name_node.name not in assigned:
+            raise TemplateProblem(
+                f"undefined name '{name_node.name}'",
+                line=name_node.lineno,
+                hint=did_you_mean(name_node.name, allowed) or f"names available here: {', '.join(sorted(allowed))}",
+            )
+    for attr_node in tree.find_all(nodes.Getattr):
+        base = attr_node.node
+        if isinstance(base, nodes.Name) and base.name not in assigned:
+            members = allowed.get(base.name)
+            if members is not None and attr_node.attr not in set(members):
+                members = list(members)
+                raise TemplateProblem(
+                    f"'{base.name}.{attr_node.attr}' is not declared",
+                    line=attr_node.lineno,
+                    hint=did_you_mean(attr_node.attr, members)
+                    or (f"declared: {', '.join(sorted(members))}" if members else None),
+                )
+    try:
+        ENVIRONMENT.compile(tree)
+    except TemplateAssertionError as exc:  # pragma: no cover - caught above in practice
+        raise TemplateProblem(exc.message or str(exc), line=exc.lineno or 1) from None
+
+
+class _UndefinedResult(Exception):
+    pass
+
+
+def compile_expression(expression: str, allowed: Mapping[str, Iterable[str] | None]) -> Renderer:
+    """Compile a bare Jinja expression into ``context -> native value``."""
+    inspect_template("{{ " + expression + " }}", allowed)
+    compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+
+    def evaluate(context: Mapping[str, Any]) -> Any:
+        value = compiled(**context)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
+
+    return evaluate
+
+
+def _compile_string(source: str, allowed: Mapping[str, Iterable[str] | None]) -> Renderer:
+    if "{{" not in source and "{%" not in source and "{#" not in source:
+        return _constant(source)
+    single = _SINGLE_EXPRESSION.match(source)
+    if single:
+        return compile_expression(single.group("expr").strip(), allowed)
+    inspect_template(source, allowed)
+    template = ENVIRONMENT.from_string(source)
+    return template.render
+
+
+class LeafProblem(Exception):
+    """A TemplateProblem at a pointer inside a compiled tree."""
+
+    def __init__(self, pointer: str, problem: TemplateProblem) -> None:
+        self.pointer = pointer
+        self.problem = problem
+        super().__init__(problem.message)
+
+
+def _constant(value: Any) -> Renderer:
+    return lambda _context: value
+
+
+def compile_tree(
+    node: Any,
+    allowed: Mapping[str, Iterable[str] | None],
+    problems: list[LeafProblem],
+    pointer: str = "",
+) -> Renderer:
+    """Compile a YAML tree whose string leaves are templates.
+
+    Every bad leaf is appended to ``problems`` (so all are reported at once).
+    Rendering omits mapping members that come out null, so optional fields simply
+    disappear from the request instead of being sent as empty strings.
+    """
+    if isinstance(node, dict):
+        children = [
+            (key, compile_tree(value, allowed, problems, f"{pointer}/{escape_pointer(key)}"))
+            for key, value in node.items()
+        ]
+
+        def render_mapping(context: Mapping[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, child in children:
+                value = child(context)
+                if value is not None:
+                    out[key] = value
+            return out
+
+        return render_mapping
+    if isinstance(node, list):
+        items = [compile_tree(value, allowed, problems, f"{pointer}/{index}") for index, value in enumerate(node)]
+        return lambda context: [item(context) for item in items]
+    if isinstance(node, str):
+        try:
+            leaf = _compile_string(node, allowed)
+        except TemplateProblem as problem:
+            problems.append(LeafProblem(pointer, problem))
+            return _constant(None)
+        return _guard(leaf, pointer) if "{" in node else leaf
+    return _constant(node)
+
+
+class LeafRenderFailure(Exception):
+    """A template leaf failed while rendering; carries the leaf's pointer."""
+
+    def __init__(self, pointer: str, cause: Exception) -> None:
+        self.pointer = pointer
+        self.cause = cause
+        super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
+
+
+def _guard(leaf: Renderer, pointer: str) -> Renderer:
+    def guarded(context: Mapping[str, Any]) -> Any:
+        try:
+            return leaf(context)
+        except LeafRenderFailure:
+            raise
+        except Exception as exc:  # any template failure; the pointer tells where
+            raise LeafRenderFailure(pointer, exc) from exc
+
+    return guarded

@@ -1,0 +1,38 @@
+"""Shared fixtures, and the --update-goldens switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import CompiledPreset, load_preset
+from engine.paths import ROOT, resolve_preset
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", help="rewrite golden expectations (keeps comments)")
+
+
+@pytest.fixture(scope="session")
+def presets() -> dict[str, CompiledPreset]:
+    return {p.parent.name: load_preset(p) for p in sorted((ROOT / "presets").glob("*/preset.yaml"))}
+
+
+@pytest.fixture(scope="session")
+def mailgun(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["mailgun"]
+
+
+@pytest.fixture(scope="session")
+def mailjet(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["mailjet"]
+
+
+@pytest.fixture()
+def repo_root() -> Path:
+    return ROOT
+
+
+def preset_path(name: str) -> Path:
+    return resolve_preset(name)

@@ -1,0 +1,104 @@
+"""The relay command line, driven in-process through click's runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from engine.cli import main
+from engine.paths import ROOT
+
+BROKEN = ROOT / "tests" / "fixtures" / "broken"
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def write_settings(tmp_path: Path) -> Path:
+    path = tmp_path / "mailgun.yaml"
+    path.write_text("api_key: key-very-secret\nlist_address: newsletter@mg.example.com\n")
+    return path
+
+
+SEED_EVENT = {
+    "type": "identify", "anonymousId": "a1b2c3",
+    "traits": {"email": "Jane@Example.com", "name": "Jane Doe"},
+    "context": {"consent": {"canonical": {"marketing": True}}},
+}
+
+
+def test_validate_passes_on_bundled_presets() -> None:
+    code, out = run("validate")
+    assert code == 0
+    assert "ok presets/mailgun/preset.yaml" in out and "ok presets/mailjet/preset.yaml" in out
+
+
+def test_validate_fails_with_located_errors() -> None:
+    code, out = run("validate", str(BROKEN / "several_errors.yaml"), str(BROKEN / "typo_in_key.yaml"))
+    assert code == 1
+    assert "several_errors.yaml:33:12: /mappings/0/fields/who: unknown filter 'lowercase'" in out
+    assert "typo_in_key.yaml:37:3: /request/encodng: unknown key 'encodng'" in out
+    assert "2 of 2 presets have errors" in out
+
+
+def test_render_json_has_exactly_the_documented_keys(tmp_path: Path) -> None:
+    code, out = run("render", "mailgun", "--event", "-", "--settings", str(write_settings(tmp_path)),
+                    "--format", "json", input=json.dumps(SEED_EVENT))
+    assert code == 0, out
+    decision = json.loads(out)
+    assert list(decision) == ["decision", "reason", "rule", "request"]
+    assert decision["decision"] == "send"
+    assert decision["request"]["body"]["address"] == "jane@example.com"
+    assert decision["request"]["headers"]["Authorization"] == "Basic <redacted>"
+    assert "key-very-secret" not in out
+
+
+def test_render_text_shows_trace_and_drops(tmp_path: Path) -> None:
+    event = tmp_path / "page.json"
+    event.write_text(json.dumps({"type": "page", "anonymousId": "x"}))
+    code, out = run("render", "mailgun", "--event", str(event), "--settings", str(write_settings(tmp_path)))
+    assert code == 0
+    assert out.startswith("DROP  anonymous page view")
+    assert "rule anonymous_page_view: drop" in out
+    assert "selector email: (no match)" in out
+
+
+def test_render_reports_bad_event_and_bad_settings(tmp_path: Path) -> None:
+    settings = write_settings(tmp_path)
+    code, out = run("render", "mailgun", "--event", "-", "--settings", str(settings), input="{not json")
+    assert code == 1 and "not valid JSON" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("api_key: key-very-secret\nbase_url: https://api.mailgun.org\n")
+    code, out = run("render", "mailgun", "--event", "-", "--settings", str(bad), input="{}")
+    assert code == 2
+    assert "list_address: required setting is missing" in out and "base_url:" in out
+    assert "key-very-secret" not in out
+
+
+def test_golden_passes_and_reports_a_diff_on_mismatch(tmp_path: Path) -> None:
+    code, out = run("golden")
+    assert code == 0 and " 0 failed" in out
+    root = tmp_path / "presets"
+    shutil.copytree(ROOT / "presets" / "mailjet", root / "mailjet")
+    (root / "mailjet" / "preset.yaml").write_text(
+        (root / "mailjet" / "preset.yaml").read_text().replace("../../schemas", str(ROOT / "schemas"))
+        .replace("action: addnoforce", "action: addforce")
+    )
+    shutil.copytree(ROOT / "tests" / "golden" / "mailjet", root / "mailjet" / "golden")
+    code, out = run("golden", "--presets", str(root))
+    assert code == 1
+    assert "FAIL mailjet/identify_consent_unknown" in out
+    assert '-      "Action": "addnoforce",' in out and '+      "Action": "addforce",' in out
+    code, out = run("golden", "--presets", str(root), "--update")
+    assert code == 0 and "updated mailjet/identify_consent_unknown" in out
+    assert run("golden", "--presets", str(root))[0] == 0
+
+
+def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = run("render", "nope", "--event", "-", "--settings", str(write_settings(tmp_path)), input="{}")
+    assert code == 2 and "no preset 'nope'" in out

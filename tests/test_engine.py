@@ -1,0 +1,252 @@
+"""Unit tests of the engine: templating, sandbox, selectors, settings, redaction, API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine
+from engine import CompiledPreset, PresetErrors, RenderError, SettingsError, load_preset
+from engine.templating import LeafProblem, TemplateProblem, compile_expression, compile_tree
+from engine.yamlsource import load_yaml_text
+
+ANY: dict[str, Any] = {"x": None, "event": None}
+
+
+@pytest.mark.parametrize(
+    ("source", "context", "expected"),
+    [
+        ("{{ x }}", {"x": "478"}, "478"),  # stays a string: no literal_eval surprises
+        ("{{ x }}", {"x": 478}, 478),
+        ("{{ x }}", {"x": None}, None),
+        ("{{ x }}", {"x": True}, True),
+        ("id-{{ x }}", {"x": 7}, "id-7"),
+        ("plain text", {}, "plain text"),
+        ("{{ x | to_number }}", {"x": " 12.50 "}, 12.5),
+        ("{{ x | to_number }}", {"x": "-3"}, -3),
+        ("{{ x | to_json }}", {"x": {"b": "é", "a": [1]}}, '{"b":"é","a":[1]}'),
+        ("{{ x | normalize_email }}", {"x": "  A@B.COM "}, "a@b.com"),
+        ("{{ x | path_segment }}", {"x": "news letter@mg.example.com"}, "news%20letter@mg.example.com"),
+        ("{{ x is valid_email }}", {"x": "jane@example.com"}, True),
+        ("{{ x is valid_email }}", {"x": "jane@@example"}, False),
+        ("{{ x | compact }}", {"x": {"a": None, "b": 1}}, {"b": 1}),
+    ],
+)
+def test_template_leaves(source: str, context: dict[str, Any], expected: Any) -> None:
+    problems: list[LeafProblem] = []
+    renderer = compile_tree(source, ANY, problems)
+    assert problems == []
+    assert renderer(context) == expected
+
+
+def test_null_leaves_are_left_out_of_mappings() -> None:
+    renderer = compile_tree({"a": "{{ x }}", "b": "set", "c": {"d": "{{ x }}"}}, ANY, [])
+    assert renderer({"x": None}) == {"b": "set", "c": {}}
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "1e999", True, [1]])
+def test_to_number_refuses_what_is_not_a_number(bad: Any) -> None:
+    renderer = compile_tree("{{ x | to_number }}", ANY, [])
+    with pytest.raises(Exception, match="number"):
+        renderer({"x": bad})
+
+
+def test_event_values_are_never_templates() -> None:
+    renderer = compile_tree({"name": "{{ x }}", "greeting": "hi {{ x }}"}, ANY, [])
+    out = renderer({"x": "{{ 7*7 }}{% for a in b %}"})
+    assert out == {"name": "{{ 7*7 }}{% for a in b %}", "greeting": "hi {{ 7*7 }}{% for a in b %}"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ x.__class__.__mro__ }}",
+        "{{ x.__init__.__globals__ }}",
+        "{{ x.update({'a': 1}) }}",  # immutable sandbox: no mutating methods
+    ],
+)
+def test_the_sandbox_refuses_unsafe_templates(source: str) -> None:
+    renderer = compile_tree(source, ANY, [])
+    with pytest.raises(Exception) as caught:
+        renderer({"x": {}})
+    assert type(caught.value).__name__ in ("LeafRenderFailure", "SecurityError", "UndefinedError")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ y }}", "undefined name 'y'"),
+        ("{{ x | nosuchfilter }}", "unknown filter 'nosuchfilter'"),
+        ("{% if x %}{{ x | nosuchfilter }}{% endif %}", "unknown filter"),  # Jinja defers this; we don't
+        ("{{ x is nosuchtest }}", "unknown test"),
+        ("{{ range(10) }}", "undefined name 'range'"),  # globals are closed
+        ("{{ x }", "Jinja syntax error"),
+    ],
+)
+def test_template_problems_are_found_at_load_time(source: str, message: str) -> None:
+    problems: list[LeafProblem] = []
+    compile_tree(source, ANY, problems)
+    assert len(problems) == 1 and message in problems[0].problem.message
+
+
+def test_expression_with_undefined_attribute_fails_loudly() -> None:
+    evaluate = compile_expression("x.missing", ANY)
+    with pytest.raises(Exception, match="missing"):
+        evaluate({"x": {}})
+
+
+def test_declared_attribute_check() -> None:
+    with pytest.raises(TemplateProblem, match=r"'settings\.nope' is not declared"):
+        compile_expression("settings.nope", {"settings": ["api_key"]})
+
+
+# -- YAML safety -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["a: !!python/object/apply:os.system ['echo hacked']\n", "a:\n  b: !custom x\n"])
+def test_yaml_tags_are_refused_not_executed(text: str) -> None:
+    with pytest.raises(engine.PresetError, match=r"YAML tag .* is not allowed"):
+        load_yaml_text(text, "x.yaml")
+
+
+def test_yaml_locations_are_one_based() -> None:
+    doc = load_yaml_text("a:\n  b: [1, 2]\n", "x.yaml")
+    assert str(doc.locate("/a/b")) == "x.yaml:2:6"
+    assert str(doc.locate("/a/b", key=True)) == "x.yaml:2:3"
+    assert str(doc.locate("/a/b/1")) == "x.yaml:2:10"
+
+
+# -- settings ----------------------------------------------------------------------
+
+
+def test_settings_errors_name_every_field_and_never_a_secret(mailgun: CompiledPreset) -> None:
+    with pytest.raises(SettingsError) as caught:
+        mailgun.resolve_settings({"base_url": "https://api.mailgun.com", "lst_address": "x", "api_key": 42}, environ={})
+    text = str(caught.value)
+    assert "list_address: required setting is missing" in text
+    assert "lst_address: unknown setting (did you mean 'list_address'?)" in text
+    assert "base_url: 'https://api.mailgun.com' is not one of" in text
+    assert "api_key: expected string, got integer" in text
+
+
+def test_secret_enum_problem_does_not_echo_the_value() -> None:
+    from engine.settings import SettingSpec
+
+    spec = SettingSpec(name="k", type="string", secret=True, enum=("a", "b"))
+    assert "hunter2" not in (spec.type_problem("hunter2") or "")
+
+
+def test_secret_from_environment(mailgun: CompiledPreset) -> None:
+    settings = mailgun.resolve_settings({"list_address": "l@mg.example.com"}, environ={"MAILGUN_API_KEY": "env-key"})
+    assert settings.values["api_key"] == "env-key"
+    assert settings.secrets == ("env-key",)
+    named = mailgun.resolve_settings(
+        {"list_address": "l@x.com", "api_key": {"env": "MY_KEY"}}, environ={"MY_KEY": "k2"}
+    )
+    assert named.values["api_key"] == "k2"
+
+
+def test_settings_defaults_apply(mailgun: CompiledPreset) -> None:
+    settings = mailgun.resolve_settings({"api_key": "k", "list_address": "l@x.com"}, environ={})
+    assert settings.values["base_url"] == "https://api.mailgun.net"
+
+
+# -- rendering ---------------------------------------------------------------------
+
+JANE = {"type": "identify", "anonymousId": "a", "traits": {"email": "jane@example.com", "name": "Jane"}}
+
+
+def test_secrets_never_appear_in_the_reviewable_output(mailgun: CompiledPreset) -> None:
+    settings = mailgun.resolve_settings({"api_key": "super-secret-key", "list_address": "l@mg.example.com"}, environ={})
+    event = {**JANE, "traits": {**JANE["traits"], "company": "super-secret-key"}}
+    decision = mailgun.render(event, settings)
+    dumped = json.dumps(decision.to_dict(trace=True))
+    assert "super-secret-key" not in dumped
+    assert decision.to_dict()["request"]["headers"]["Authorization"] == "Basic <redacted>"
+
+
+def test_render_errors_name_preset_field_and_event_but_no_secret(mailgun: CompiledPreset) -> None:
+    settings = mailgun.resolve_settings({"api_key": "super-secret-key", "list_address": "l@x.com"}, environ={})
+    event = {
+        "type": "track",
+        "event": "Order Completed",
+        "messageId": "m-1",
+        "properties": {"email": "a@example.com", "revenue": "super-secret-key"},
+    }
+    with pytest.raises(RenderError) as caught:
+        mailgun.render(event, settings)
+    text = str(caught.value)
+    assert text.startswith("mailgun: /mappings/3/fields/vars/last_order_revenue:")
+    assert "messageId m-1" in text and "super-secret-key" not in text
+
+
+def test_non_object_event_is_a_render_error(mailgun: CompiledPreset) -> None:
+    settings = mailgun.resolve_settings({"api_key": "k", "list_address": "l@x.com"}, environ={})
+    with pytest.raises(RenderError, match="JSON object"):
+        mailgun.render(["not", "an", "object"], settings)
+
+
+def test_request_schema_violation_is_reported(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
+    text = (
+        fixture.read_text()
+        .replace("Action: addforce", "Action: explode")
+        .replace("../../schemas", str(fixture.parents[2] / "schemas"))
+    )
+    (tmp_path / "preset.yaml").write_text(text)
+    preset = load_preset(tmp_path)
+    settings = preset.resolve_settings({"token": "tok-secret", "list": "l"}, environ={})
+    with pytest.raises(engine.RequestSchemaError, match=r"Action: 'explode' is not one of"):
+        preset.render({"type": "identify", "traits": {"email": "a@example.com"}}, settings)
+
+
+def test_api_key_in_query_is_redacted(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace(
+        'auth: {type: bearer, token: "{{ settings.token }}"}',
+        'auth: {type: api_key, in: query, name: key, value: "{{ settings.token }}"}',
+    )
+    text = text.replace("../../schemas", str(fixture.parents[2] / "schemas"))
+    (tmp_path / "preset.yaml").write_text(text)
+    preset = load_preset(tmp_path)
+    decision = preset.render(
+        {"type": "identify", "traits": {"email": "a@example.com"}},
+        preset.resolve_settings({"token": "tok-123", "list": "l"}, environ={}),
+    )
+    assert decision.request is not None and decision.request.url.endswith("?key=tok-123")
+    assert decision.to_dict()["request"]["url"].endswith("?key=<redacted>")
+
+
+def test_rendering_compiles_nothing(mailgun: CompiledPreset, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import templating
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("compiled during render")
+
+    monkeypatch.setattr(templating.ENVIRONMENT, "compile_expression", refuse)
+    monkeypatch.setattr(templating.ENVIRONMENT, "from_string", refuse)
+    monkeypatch.setattr("jmespath.compile", refuse)
+    settings = mailgun.resolve_settings({"api_key": "k", "list_address": "l@x.com"}, environ={})
+    assert mailgun.render(JANE, settings).action == "send"
+
+
+def test_preset_errors_are_all_reported_together() -> None:
+    with pytest.raises(PresetErrors) as caught:
+        load_preset(Path(__file__).parent / "fixtures" / "broken" / "several_errors.yaml")
+    assert len(caught.value.errors) == 3
+    assert str(caught.value).startswith("3 errors:")
+
+
+def test_engine_holds_no_vendor_names() -> None:
+    source = " ".join(p.read_text().lower() for p in Path(engine.__file__).parent.glob("*.py"))
+    for vendor in ("mailgun", "mailjet", "sendgrid", "brevo", "klaviyo"):
+        assert vendor not in source, f"engine/ mentions {vendor}"
+
+
+def test_public_api_is_explicit_and_sorted() -> None:
+    assert engine.__all__ == sorted(engine.__all__)
+    for name in engine.__all__:
+        assert hasattr(engine, name)
