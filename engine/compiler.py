@@ -17,6 +17,7 @@ from jmespath.exceptions import JMESPathError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from .compile_policy import compile_checks, compile_delivery, compile_lookup
 from .errors import PresetError, PresetErrors
 from .model import (
     AuthSpec,
@@ -99,20 +100,31 @@ class _Builder:
         variables = dict(data.get("variables", {}))
         self._check_names(selectors, variables)
         mapping_names = [m["name"] for m in data["mappings"]]
+        constants = data.get("constants", {})
         base_allowed: Allowed = {
             **{name: None for name in selectors},
             **{name: None for name in variables},
             "event": None,
             "settings": list(settings),
             "mapping": (),
+            "constants": list(constants),
         }
+        lookup_raw = data["request"].get("lookup")
+        if lookup_raw is not None:
+            base_allowed[lookup_raw["as"]] = None
         rules = self._rules(base_allowed, variables, mapping_names)
         field_keys = set(data.get("fields", {}))
         for mapping in data["mappings"]:
             field_keys.update(mapping.get("fields", {}))
         base_fields = self._tree(data.get("fields", {}), base_allowed, "/fields")
         mappings = self._mappings(base_allowed)
-        request = self._request({**base_allowed, "fields": sorted(field_keys)}, settings)
+        request_allowed: Allowed = {**base_allowed, "fields": sorted(field_keys)}
+        request = self._request(request_allowed, settings)
+        side_allowed: Allowed = {"settings": list(settings), "constants": list(constants)}
+        hint_allowed: Allowed = {**side_allowed, "response": None, "text": None, "status": None}
+        delivery = compile_delivery(self, data.get("delivery", {}), base_allowed, hint_allowed)
+        lookup = compile_lookup(self, lookup_raw, request_allowed)
+        checks = compile_checks(self, data.get("check", []), side_allowed)
         return CompiledPreset(
             name=data["metadata"]["name"],
             path=Path(self.doc.file),
@@ -125,8 +137,10 @@ class _Builder:
             mappings=mappings,
             unmapped_reason=data.get("unmapped", {}).get("drop", "no mapping matches this event"),
             request=request,
-            delivery=dict(data.get("delivery", {})),
-            check=list(data.get("check", [])),
+            delivery=delivery,
+            lookup=lookup,
+            checks=checks,
+            constants=constants,
             source=self.doc,
         )
 

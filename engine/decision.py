@@ -56,6 +56,8 @@ class Decision:
     request: Request | None
     trace: Trace
     secrets: tuple[str, ...] = ()
+    #: A read-before-write request to send first (presets with ``request.lookup``).
+    lookup: Request | None = None
 
     @property
     def mapping(self) -> str | None:
@@ -69,6 +71,8 @@ class Decision:
             "rule": self.rule,
             "request": self.request.to_dict(self.secrets) if self.request else None,
         }
+        if self.lookup is not None:
+            out["lookup"] = self.lookup.to_dict(self.secrets)
         if trace:
             out["trace"] = redact(self.trace.to_dict(), self.secrets)
         return out

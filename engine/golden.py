@@ -41,6 +41,7 @@ class GoldenCase:
     settings: dict[str, Any]
     event: Any
     expected: Any  # _MISSING when the file has no expectation yet
+    lookup_response: Any = _MISSING  # the read-before-write answer to render with (None = missing)
 
     @property
     def has_expectation(self) -> bool:
@@ -80,11 +81,18 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         raise GoldenError(str(exc)) from None
     if not isinstance(data, dict) or "event" not in data:
         raise GoldenError(f"{path}: a golden case needs at least an `event:`")
-    unknown = set(data) - {"description", "settings", "event", "expected"}
+    allowed = ("description", "settings", "event", "lookup_response", "expected")
+    unknown = set(data) - set(allowed)
     if unknown:
-        raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: description, settings, event, expected)")
+        raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: {', '.join(allowed)})")
     return GoldenCase(
-        path, preset, path.stem, data.get("settings") or {}, data["event"], data.get("expected", _MISSING)
+        path,
+        preset,
+        path.stem,
+        data.get("settings") or {},
+        data["event"],
+        data.get("expected", _MISSING),
+        data.get("lookup_response", _MISSING),
     )
 
 
@@ -92,20 +100,29 @@ def discover_cases(preset: str, base: Path | None = None) -> list[GoldenCase]:
     return [load_case(p, preset) for p in sorted(golden_dir(preset, base).glob("*.yaml"))]
 
 
-def outcome_of(preset: CompiledPreset, settings_raw: dict[str, Any], event: Any) -> dict[str, Any]:
+def outcome_of(
+    preset: CompiledPreset, settings_raw: dict[str, Any], event: Any, lookup_response: Any = _MISSING
+) -> dict[str, Any]:
     """What a golden pins: the decision dict, or the error an event raises.
 
+    With ``lookup_response`` (a read-before-write answer; None for "missing") both
+    steps are pinned: ``lookup`` is the first request, ``request`` the final one.
     Goldens never read the environment, so a developer's real key cannot leak in.
     """
     try:
         settings = preset.resolve_settings(settings_raw, environ={})
-        return preset.render(event, settings).to_dict()
+        first = preset.render(event, settings)
+        if first.lookup is None or lookup_response is _MISSING:
+            return first.to_dict()
+        final = preset.render(event, settings, lookup=lookup_response, looked_up=True).to_dict()
+        final["lookup"] = first.lookup.to_dict(first.secrets)
+        return final
     except RelayError as exc:
         return {"decision": "error", "error": str(exc)}
 
 
 def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
-    return GoldenResult(case, outcome_of(preset, case.settings, case.event))
+    return GoldenResult(case, outcome_of(preset, case.settings, case.event, case.lookup_response))
 
 
 def _represent_null(representer: Any, _data: None) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .policy import CheckSpec, DeliveryPolicy, LookupSpec
 from .settings import Settings, SettingSpec, resolve_settings
 from .templating import Renderer
 
@@ -96,14 +97,20 @@ class CompiledPreset:
     mappings: tuple[MappingSpec, ...]
     unmapped_reason: str
     request: RequestSpec
-    delivery: dict[str, Any]
-    check: list[Any]
+    delivery: DeliveryPolicy
+    lookup: LookupSpec | None
+    checks: tuple[CheckSpec, ...]
+    constants: dict[str, Any]
     source: SourceDoc = field(repr=False)
 
     def resolve_settings(self, raw: dict[str, Any], environ: dict[str, str] | None = None) -> Settings:
         return resolve_settings(self.name, self.settings, raw, environ)
 
-    def render(self, event: Any, settings: Settings, *, event_ref: str = "") -> Decision:
+    def render(
+        self, event: Any, settings: Settings, *, event_ref: str = "", lookup: Any = None, looked_up: bool = False
+    ) -> Decision:
+        """Render ``event``. With a ``request.lookup``, pass its parsed answer as ``lookup``
+        (None for "missing") and ``looked_up=True`` to render the final request."""
         from .render import render
 
-        return render(self, event, settings, event_ref=event_ref)
+        return render(self, event, settings, event_ref=event_ref, lookup=lookup, looked_up=looked_up)

@@ -19,7 +19,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from .decision import Decision, Trace, redact
 from .errors import RenderError
 from .model import CompiledPreset, MappingSpec, SelectorSpec
-from .request import build_request
+from .policy import SubRequestSpec
+from .request import build_request, build_sub_request
 from .settings import Settings
 from .templating import LeafRenderFailure
 
@@ -67,8 +68,21 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def render(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref: str = "") -> Decision:
-    """Decide what to do with ``event``: a request to send, or a drop with its reason."""
+def render(
+    preset: CompiledPreset,
+    event: Any,
+    settings: Settings,
+    *,
+    event_ref: str = "",
+    lookup: Any = None,
+    looked_up: bool = False,
+) -> Decision:
+    """Decide what to do with ``event``: a request to send, or a drop with its reason.
+
+    For a preset with a ``request.lookup`` the first call (``looked_up=False``)
+    renders the lookup request and a body as if nothing existed yet; the
+    delivery loop sends the lookup and calls again with its parsed answer.
+    """
     if not event_ref and isinstance(event, Mapping) and isinstance(event.get("messageId"), str):
         event_ref = f"messageId {event['messageId']}"
     if not isinstance(event, Mapping):
@@ -84,6 +98,9 @@ def render(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref:
         context["event"] = event
         context["settings"] = settings.values
         context["mapping"] = None
+        context["constants"] = preset.constants
+        if preset.lookup is not None:
+            context[preset.lookup.name] = lookup if looked_up else None
         chosen = None
         for mapping in preset.mappings:
             stage = f"{mapping.pointer}/match"
@@ -119,6 +136,12 @@ def render(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref:
         context["fields"] = _Fields(deep_merge(fields, chosen.fields(context)))
         stage = "/request"
         request = build_request(preset, context, secrets, event_ref)
+        lookup_request = None
+        if preset.lookup is not None and not looked_up:
+            stage = "/request/lookup"
+            lookup_request = build_sub_request(
+                preset, _lookup_as_sub_request(preset), context, secrets, "/request/lookup"
+            )
     except RenderError:
         raise
     except LeafRenderFailure as failure:
@@ -126,4 +149,13 @@ def render(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref:
     except _RENDER_FAILURES as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise RenderError(preset.name, stage, redact(message, secrets), event_ref=event_ref) from None
-    return Decision("send", None, ", ".join(effective) or None, request, trace, secrets)
+    return Decision("send", None, ", ".join(effective) or None, request, trace, secrets, lookup=lookup_request)
+
+
+def _lookup_as_sub_request(preset: CompiledPreset) -> SubRequestSpec:
+    assert preset.lookup is not None
+    return SubRequestSpec("GET", preset.lookup.url, _no_headers, None, "json")
+
+
+def _no_headers(_context: Mapping[str, Any]) -> dict[str, Any]:
+    return {}

@@ -106,6 +106,11 @@ def _hmac_sha256(value: Any, key: Any) -> str:
     return _hmac.new(str(key).encode(), str(value).encode(), hashlib.sha256).hexdigest()
 
 
+def _merge(base: Any, override: Any) -> dict[str, Any]:
+    """``base`` with ``override``'s keys laid over it (one level); null counts as empty."""
+    return {**(base or {}), **(override or {})}
+
+
 def _compact(value: Any) -> Any:
     """Drop null members of a mapping or list (one level)."""
     if isinstance(value, Mapping):
@@ -159,6 +164,7 @@ _CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
     "sha256": _sha256,
     "hmac_sha256": _hmac_sha256,
     "compact": _compact,
+    "merge": _merge,
 }
 
 

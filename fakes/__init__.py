@@ -1,0 +1,25 @@
+"""Faithful fake vendor servers for tests, the demo and users (``relay fake NAME``).
+
+Kept outside ``engine/`` on purpose: the engine knows no vendor.
+"""
+
+from __future__ import annotations
+
+from .mailgun import MailgunFake
+from .mailjet import MailjetFake
+from .server import FakeRequest, FakeResponse, FakeServer, FakeVendor, Fault, RateLimit
+
+__all__ = [
+    "FAKES",
+    "FakeRequest",
+    "FakeResponse",
+    "FakeServer",
+    "FakeVendor",
+    "Fault",
+    "MailgunFake",
+    "MailjetFake",
+    "RateLimit",
+]
+
+#: Fake vendors by name, for the CLI and the demo.
+FAKES: dict[str, type[FakeVendor]] = {"mailgun": MailgunFake, "mailjet": MailjetFake}
