@@ -170,3 +170,6 @@ def golden(names: tuple[str, ...], update: bool, presets_root: Path | None) -> N
     click.echo(summary)
     if failed:
         raise SystemExit(1)
+
+
+from . import cli_delivery  # noqa: E402,F401  (registers the delivery commands)

@@ -58,6 +58,8 @@ class Decision:
     secrets: tuple[str, ...] = ()
     #: A read-before-write request to send first (presets with ``request.lookup``).
     lookup: Request | None = None
+    #: Events with equal keys must be delivered in input order (``delivery.order_by``).
+    order_key: str | None = None
 
     @property
     def mapping(self) -> str | None:

@@ -141,7 +141,7 @@ class DeliveryError(RelayError):
         self,
         message: str,
         *,
-        status: int | None = None,
+        status: int | str | None = None,
         retryable: bool = False,
         hint: str | None = None,
         attempts: int = 1,

@@ -134,6 +134,11 @@ def render(
         fields = preset.base_fields(context)
         stage = f"{chosen.pointer}/fields"
         context["fields"] = _Fields(deep_merge(fields, chosen.fields(context)))
+        order_key = None
+        if preset.delivery.order_by is not None:
+            stage = "/delivery/order_by"
+            key = preset.delivery.order_by(context)
+            order_key = None if key is None else str(key)
         stage = "/request"
         request = build_request(preset, context, secrets, event_ref)
         lookup_request = None
@@ -149,7 +154,9 @@ def render(
     except _RENDER_FAILURES as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise RenderError(preset.name, stage, redact(message, secrets), event_ref=event_ref) from None
-    return Decision("send", None, ", ".join(effective) or None, request, trace, secrets, lookup=lookup_request)
+    return Decision(
+        "send", None, ", ".join(effective) or None, request, trace, secrets, lookup=lookup_request, order_key=order_key
+    )
 
 
 def _lookup_as_sub_request(preset: CompiledPreset) -> SubRequestSpec:

@@ -56,6 +56,14 @@ class MailgunFake(FakeVendor):
     def snapshot(self) -> dict[str, Any]:
         return {address: {"members": [dict(m) for m in lst["members"].values()]} for address, lst in self.lists.items()}
 
+    def table(self) -> tuple[str, list[str], list[list[Any]]]:
+        rows = [
+            [address, m["address"], m["name"], "yes" if m["subscribed"] else "no", m["vars"]]
+            for address, lst in self.lists.items()
+            for m in lst["members"].values()
+        ]
+        return "Mailgun list members", ["list", "address", "name", "subscribed", "vars"], rows
+
     def member(self, list_address: str, address: str) -> dict[str, Any] | None:
         with self.lock:
             member = self.lists[list_address.lower()]["members"].get(address.lower())

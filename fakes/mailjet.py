@@ -15,7 +15,10 @@ __all__ = ["MailjetFake"]
 _ACTIONS = {"addforce", "addnoforce", "remove", "unsub"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATATYPES = {"str", "int", "float", "bool", "datetime"}
-_HTML_404 = b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n</body>\r\n</html>\r\n"
+_HTML_404 = (
+    b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    b"<center><h1>404 Not Found</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 def _error(status: int, message: str, info: Any = "") -> FakeResponse:
@@ -88,6 +91,13 @@ class MailjetFake(FakeVendor):
             ],
             "properties": {m["Name"]: m["Datatype"] for m in self.metadata.values()},
         }
+
+    def table(self) -> tuple[str, list[str], list[list[Any]]]:
+        rows = [
+            [c["Email"], c["Name"], ", ".join(f"{k}: {v}" for k, v in c["Lists"].items()), c["Properties"]]
+            for c in self.snapshot()["contacts"]
+        ]
+        return "Mailjet contacts", ["email", "name", "lists", "properties"], rows
 
     def contact(self, email: str) -> dict[str, Any] | None:
         snap = {c["Email"].lower(): c for c in self.snapshot()["contacts"]}

@@ -8,6 +8,7 @@ inspect state. Vendor behaviour lives in one module per vendor.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -44,8 +45,8 @@ class FakeRequest:
             out = {}
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True) or b""
-                if isinstance(name, str):
+                payload = part.get_payload(decode=True)
+                if isinstance(name, str) and isinstance(payload, bytes):
                     out[name] = payload.decode("utf-8")
             return out
         return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
@@ -106,6 +107,10 @@ class FakeVendor:
 
     def snapshot(self) -> dict[str, Any]:  # pragma: no cover - abstract
         return {}
+
+    def table(self) -> tuple[str, list[str], list[list[Any]]]:  # pragma: no cover - abstract
+        """A human view of the state: title, column names, rows."""
+        return self.name, [], []
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Seed state (lists, keys, properties) from a mapping."""
@@ -192,7 +197,7 @@ class FakeServer:
         """Answer one request; None means: drop the connection."""
         if request.path.startswith("/_fake/"):
             return self._admin(request)
-        entry = {
+        entry: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
             "query": request.query,
@@ -265,10 +270,8 @@ def _handler_for(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 response = FakeResponse.json(500, {"message": f"fake server error: {exc!r}"})
             if response is None:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self.send_response(response.status, response.reason)
             for name, value in response.headers.items():

@@ -1,0 +1,189 @@
+"""Deliver one event: render, read-before-write if declared, send with retries.
+
+Every call ends in exactly one Outcome: delivered, dropped (with its reason),
+failed (with the vendor's message, status, attempts and the preset's hint), or
+rendered (a dry run). Sleeping and randomness are injected so tests never wait.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .decision import Decision, Request, redact
+from .errors import DeliveryError, RelayError
+from .model import CompiledPreset
+from .policy import parse_body, wait_from_headers
+from .ratelimit import TokenBucket
+from .settings import Settings
+from .transport import Response, Transport, TransportFailure
+
+__all__ = ["Deliverer", "Outcome"]
+
+
+@dataclass
+class Outcome:
+    status: str  # delivered | dropped | failed | rendered
+    reason: str | None = None
+    rule: str | None = None
+    http_status: int | str | None = None
+    attempts: int = 0
+    hint: str | None = None
+    requests: int = 0  # HTTP requests made, lookups and retries included
+    retries: int = 0
+    lookups: int = 0
+    decision: Decision | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Tally:
+    requests: int = 0
+    retries: int = 0
+    lookups: int = 0
+
+
+class Deliverer:
+    def __init__(
+        self,
+        preset: CompiledPreset,
+        settings: Settings,
+        transport: Transport,
+        *,
+        dry_run: bool = False,
+        bucket: TokenBucket | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_retry: Callable[[int], None] | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        self.preset = preset
+        self.settings = settings
+        self.transport = transport
+        self.dry_run = dry_run
+        self.bucket = bucket
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_retry = on_retry
+        self.max_attempts = max_attempts or preset.delivery.max_attempts
+        self._hint_context = {"settings": settings.values, "constants": preset.constants}
+
+    def render(self, event: Any, event_ref: str = "") -> Decision | Outcome:
+        try:
+            return self.preset.render(event, self.settings, event_ref=event_ref)
+        except RelayError as exc:
+            return Outcome("failed", reason=str(exc))
+
+    def process(self, event: Any, event_ref: str = "", decision: Decision | None = None) -> Outcome:
+        rendered = decision if decision is not None else self.render(event, event_ref)
+        if isinstance(rendered, Outcome):
+            return rendered
+        decision = rendered
+        if decision.action == "drop":
+            return Outcome("dropped", reason=decision.reason, rule=decision.rule, decision=decision)
+        if self.dry_run:
+            return Outcome("rendered", rule=decision.rule, decision=decision)
+        tally = _Tally()
+        try:
+            if decision.lookup is not None and self.preset.lookup is not None:
+                answer = self._exchange(decision.lookup, tally, missing=self.preset.lookup.missing)
+                tally.lookups += 1
+                existing = (
+                    None
+                    if answer.status in self.preset.lookup.missing
+                    else parse_body(answer.content, answer.content_type)
+                )
+                decision = self.preset.render(
+                    event, self.settings, event_ref=event_ref, lookup=existing, looked_up=True
+                )
+            assert decision.request is not None
+            answer = self._exchange(decision.request, tally)
+        except DeliveryError as exc:
+            return Outcome(
+                "failed",
+                reason=exc.detail,
+                rule=decision.rule,
+                http_status=exc.status,
+                attempts=exc.attempts,
+                hint=exc.hint,
+                requests=tally.requests,
+                retries=tally.retries,
+                lookups=tally.lookups,
+                decision=decision,
+            )
+        except RelayError as exc:
+            return Outcome(
+                "failed",
+                reason=str(exc),
+                rule=decision.rule,
+                requests=tally.requests,
+                retries=tally.retries,
+                lookups=tally.lookups,
+                decision=decision,
+            )
+        return Outcome(
+            "delivered",
+            rule=decision.rule,
+            http_status=answer.status,
+            attempts=tally.retries + 1,
+            requests=tally.requests,
+            retries=tally.retries,
+            lookups=tally.lookups,
+            decision=decision,
+        )
+
+    def exchange(self, request: Request) -> Response:
+        """Send with the preset's retries and rate limit; a permanent failure is returned, not raised.
+
+        For preflight checks, which want to read a 401 or 404 themselves.
+        """
+        return self._exchange(request, _Tally(), return_failures=True)
+
+    def _exchange(
+        self, request: Request, tally: _Tally, missing: frozenset[int] = frozenset(), return_failures: bool = False
+    ) -> Response:
+        policy = self.preset.delivery
+        secrets = self.settings.secrets
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.bucket is not None:
+                self.bucket.acquire()
+            tally.requests += 1
+            headers: dict[str, str] = {}
+            answer: Response | None = None
+            try:
+                answer = self.transport.send(request)
+            except TransportFailure as failure:
+                status: int | str = failure.kind
+                body, text = None, failure.detail
+            else:
+                status, headers = answer.status, dict(answer.headers)
+                body, text = parse_body(answer.content, answer.content_type), answer.text
+                if answer.status in missing:
+                    return answer
+            verdict = policy.classify(status, body, text, self._hint_context)
+            if answer is not None and (verdict.outcome == "success" or (return_failures and verdict.outcome == "fail")):
+                return answer
+            if verdict.outcome == "retry" and attempt < self.max_attempts:
+                tally.retries += 1
+                if self.on_retry is not None:
+                    self.on_retry(1)
+                wait = wait_from_headers(headers, self.clock())
+                if wait is None or wait > policy.backoff_max:
+                    wait = policy.backoff(attempt, self.rng)
+                self.sleep(wait)
+                if self.on_retry is not None:
+                    self.on_retry(-1)
+                continue
+            raise DeliveryError(
+                redact(verdict.message, secrets),
+                status=status,
+                retryable=verdict.outcome == "retry",
+                hint=redact(verdict.hint, secrets) if verdict.hint else None,
+                attempts=attempt,
+            )

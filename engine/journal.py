@@ -1,0 +1,110 @@
+"""The delivery journal (SQLite, stdlib) and the dead-letter file.
+
+The journal records one row per input event that reached a final outcome. A
+re-run of the same command skips every event already recorded, so after a crash
+nothing acknowledged is sent again, and everything else is sent at least once.
+The dead-letter file is NDJSON: one failed event per line with its error, status,
+attempts and hint, ready for ``relay replay``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["DeadLetter", "Journal", "event_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    key TEXT PRIMARY KEY,
+    preset TEXT NOT NULL,
+    line INTEGER,
+    status TEXT NOT NULL,
+    reason TEXT,
+    http_status TEXT,
+    attempts INTEGER,
+    at REAL NOT NULL
+)
+"""
+
+
+def event_key(preset: str, line: int, raw: bytes) -> str:
+    """Identity of one input line: preset, position and content."""
+    digest = hashlib.blake2b(raw.strip(), digest_size=10, person=preset.encode()[:16]).hexdigest()
+    return f"{line}:{digest}"
+
+
+class Journal:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._lock = threading.Lock()
+        self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
+
+    def done(self, key: str) -> bool:
+        if not self.had_entries:
+            return False
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outcomes WHERE key = ?", (key,)).fetchone() is not None
+
+    def record(
+        self, key: str, preset: str, line: int | None, status: str, reason: str | None, http_status: Any, attempts: int
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    preset,
+                    line,
+                    status,
+                    reason,
+                    None if http_status is None else str(http_status),
+                    attempts,
+                    time.time(),
+                ),
+            )
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM outcomes GROUP BY status").fetchall()
+        return {status: n for status, n in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class DeadLetter:
+    """Appends failed events as NDJSON, flushed per line so a crash loses none."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._handle: TextIO | None = None
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the run
+            self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._handle.flush()
+            self.count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

@@ -1,0 +1,128 @@
+"""The thin transport seam: send one Request, get one Response. Nothing else.
+
+``RequestsTransport`` is the real one (a pooled ``requests.Session`` with
+connect/read timeouts); ``MockTransport`` answers from a function, for tests and
+dry runs. Retries, backoff and classification live in ``deliver.py``, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .decision import Request
+
+__all__ = ["MockTransport", "RequestsTransport", "Response", "Transport", "TransportFailure"]
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("Content-Type") or self.headers.get("content-type") or "")
+
+
+class TransportFailure(Exception):
+    """No HTTP answer: ``kind`` is ``timeout`` or ``connection_error``."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}")
+
+
+class Transport(Protocol):
+    def send(self, request: Request) -> Response: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RequestsTransport:
+    """Keep-alive pooled HTTP over ``requests``.
+
+    ``redirects`` maps a URL prefix to another (``https://api.example.com`` ->
+    ``http://127.0.0.1:8001``): how the demo and tests point real presets at the
+    local fake servers without editing them.
+    """
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    pool_size: int = 10
+    redirects: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 1), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.trust_env = False  # no proxies or netrc credentials from the environment
+
+    def target(self, url: str) -> str:
+        for prefix, replacement in self.redirects.items():
+            if url.startswith(prefix):
+                return replacement.rstrip("/") + url[len(prefix.rstrip("/")) :]
+        return url
+
+    def send(self, request: Request) -> Response:
+        try:
+            answer = self.session.request(
+                request.method,
+                self.target(request.url),
+                headers=request.headers,
+                data=request.content if request.content else None,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise TransportFailure("timeout", _describe(exc)) from None
+        except requests.RequestException as exc:
+            raise TransportFailure("connection_error", _describe(exc)) from None
+        return Response(answer.status_code, dict(answer.headers), answer.content)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _describe(exc: Exception) -> str:
+    """A short cause without the URL's query string (it may carry an API key)."""
+    text = type(exc).__name__
+    cause = exc.__context__ or exc.__cause__
+    while cause is not None and cause.__context__ is not None and len(text) < 200:
+        cause = cause.__context__
+    if cause is not None:
+        text += f" ({type(cause).__name__})"
+    return text
+
+
+def strip_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+@dataclass
+class MockTransport:
+    """Answers every request with ``handler(request)``; records what was sent."""
+
+    handler: Callable[[Request], Response]
+    sent: list[Request] = field(default_factory=list)
+
+    def send(self, request: Request) -> Response:
+        self.sent.append(request)
+        return self.handler(request)
+
+    def close(self) -> None:
+        pass
