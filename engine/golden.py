@@ -48,6 +48,10 @@ class GoldenCase:
         return self.expected is not _MISSING
 
     @property
+    def lookup_response_given(self) -> bool:
+        return self.lookup_response is not _MISSING
+
+    @property
     def id(self) -> str:
         return f"{self.preset}/{self.name}"
 

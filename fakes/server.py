@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import socket
 import threading
 import time
@@ -119,9 +120,19 @@ class FakeVendor:
 class FakeServer:
     """Run a FakeVendor on 127.0.0.1; use as a context manager or start()/stop()."""
 
-    def __init__(self, vendor: FakeVendor, port: int = 0, rate_limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        vendor: FakeVendor,
+        port: int = 0,
+        rate_limit: RateLimit | None = None,
+        latency: tuple[float, float] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.vendor = vendor
         self.rate_limit = rate_limit
+        #: (min, max) seconds of random delay per request: shuffles the timing of concurrent requests.
+        self.latency = latency
+        self._random = random.Random(seed)
         self.faults: deque[Fault] = deque()
         self.log: list[dict[str, Any]] = []
         self._hits: dict[str, deque[float]] = {}
@@ -139,7 +150,7 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"fake-{self.vendor.name}", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name=f"fake-{self.vendor.name}", daemon=True)
         self._thread.start()
         return self
 
@@ -154,7 +165,7 @@ class FakeServer:
         self.stop()
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever()
+        self._httpd.serve_forever(poll_interval=0.05)  # a fast shutdown keeps tests quick
 
     # -- control --------------------------------------------------------------
 
@@ -204,6 +215,10 @@ class FakeServer:
             "headers": request.headers,
             "body": request.body.decode("utf-8", "replace"),
         }
+        if self.latency is not None:
+            with self._lock:
+                pause = self._random.uniform(*self.latency)
+            time.sleep(pause)
         fault = self._take_fault(request.path)
         if fault is not None and fault.kind == "drop":
             entry["status"] = "dropped"
@@ -248,6 +263,9 @@ class FakeServer:
 def _handler_for(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus the
+        # client's delayed ACK add ~40 ms to every keep-alive request.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the request log is the record
             pass
@@ -273,12 +291,15 @@ def _handler_for(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self.send_response(response.status, response.reason)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
+            try:
+                self.send_response(response.status, response.reason)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its read timeout)
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

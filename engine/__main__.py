@@ -1,0 +1,5 @@
+"""``python -m engine`` is the same as the ``relay`` command."""
+
+from .cli import main
+
+main()
