@@ -14,21 +14,18 @@ from typing import Any
 import jmespath
 from jinja2 import nodes
 from jmespath.exceptions import JMESPathError
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from .compile_policy import compile_checks, compile_delivery, compile_lookup
+from .compile_request import compile_request
 from .errors import PresetError, PresetErrors
 from .model import (
-    AuthSpec,
     CompiledPreset,
     MappingSpec,
     MatchClause,
-    RequestSpec,
     RuleSpec,
     SelectorSpec,
 )
-from .schema import load_json_schema, schema_errors
+from .schema import schema_errors
 from .settings import SettingSpec
 from .templating import (
     ENVIRONMENT,
@@ -119,7 +116,7 @@ class _Builder:
         base_fields = self._tree(data.get("fields", {}), base_allowed, "/fields")
         mappings = self._mappings(base_allowed)
         request_allowed: Allowed = {**base_allowed, "fields": sorted(field_keys)}
-        request = self._request(request_allowed, settings)
+        request = compile_request(self, data["request"], request_allowed)
         side_allowed: Allowed = {"settings": list(settings), "constants": list(constants)}
         hint_allowed: Allowed = {**side_allowed, "response": None, "text": None, "status": None}
         delivery = compile_delivery(self, data.get("delivery", {}), base_allowed, hint_allowed)
@@ -313,54 +310,6 @@ class _Builder:
             fields = self._tree(raw.get("fields", {}), allowed, f"{pointer}/fields")
             out.append(MappingSpec(name=raw["name"], pointer=pointer, clauses=tuple(clauses), fields=fields))
         return tuple(out)
-
-    def _request(self, allowed: Allowed, settings: dict[str, SettingSpec]) -> RequestSpec:
-        raw = self.data["request"]
-        auth_raw = raw.get("auth", {"type": "none"})
-        auth_fields = {}
-        for field in _TEMPLATE_AUTH_FIELDS.get(auth_raw["type"], ()):
-            pointer = f"/request/auth/{field}"
-            source = auth_raw.get(field)
-            if source is None:
-                continue
-            if field in _SECRET_AUTH_FIELDS and "{{" not in source:
-                self.error(
-                    pointer,
-                    "a credential is written inline in the preset",
-                    hint="declare a `secret: true` setting and write `{{ settings.<name> }}` here",
-                )
-            auth_fields[field] = self._tree(source, allowed, pointer)
-        auth = AuthSpec(
-            kind=auth_raw["type"],
-            fields=auth_fields,
-            scheme=auth_raw.get("scheme", "Bearer"),
-            location=auth_raw.get("in", "header"),
-            name=auth_raw.get("name", ""),
-        )
-        schema_path = (Path(self.doc.file).parent / raw["schema"]).resolve()
-        validator = None
-        try:
-            schema = load_json_schema(schema_path)
-            Draft202012Validator.check_schema(schema)
-            validator = Draft202012Validator(schema)
-        except OSError:
-            self.error(
-                "/request/schema", f"request schema not found: {raw['schema']}", hint=f"looked for {schema_path}"
-            )
-        except ValueError as exc:
-            self.error("/request/schema", f"request schema is not valid JSON: {exc}")
-        except SchemaError as exc:
-            self.error("/request/schema", f"request schema is not a valid JSON Schema: {exc.message}")
-        return RequestSpec(
-            method=raw["method"],
-            url=self._tree(raw["url"], allowed, "/request/url"),
-            auth=auth,
-            headers=self._tree(raw.get("headers", {}), allowed, "/request/headers"),
-            encoding=raw["encoding"],
-            body=self._tree(raw["body"], allowed, "/request/body"),
-            validator=validator,
-            schema_path=schema_path,
-        )
 
 
 def _names(value: str | list[str] | None) -> frozenset[str] | None:

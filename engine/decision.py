@@ -43,9 +43,11 @@ class Trace:
     selectors: dict[str, str | None] = field(default_factory=dict)
     mapping: str | None = None
     rules: list[dict[str, str]] = field(default_factory=list)
+    #: Which request was used: "default", or the name of the variant a rule or setting chose.
+    request: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules}
+        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "request": self.request}
 
 
 @dataclass(frozen=True)

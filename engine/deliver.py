@@ -74,7 +74,7 @@ class Deliverer:
 
     def render(self, event: Any, event_ref: str = "") -> Decision | Outcome:
         try:
-            return self.preset.render(event, self.settings, event_ref=event_ref)
+            return self.preset.render(event, self.settings, event_ref=event_ref, now=self.clock())
         except RelayError as exc:
             return Outcome("failed", reason=str(exc))
 
@@ -98,7 +98,7 @@ class Deliverer:
                     else parse_body(answer.content, answer.content_type)
                 )
                 decision = self.preset.render(
-                    event, self.settings, event_ref=event_ref, lookup=existing, looked_up=True
+                    event, self.settings, event_ref=event_ref, lookup=existing, looked_up=True, now=self.clock()
                 )
             assert decision.request is not None
             answer = self._exchange(decision.request, tally)

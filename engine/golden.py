@@ -31,6 +31,8 @@ from .yamlsource import load_yaml
 __all__ = ["GoldenCase", "GoldenResult", "discover_cases", "outcome_of", "run_case", "update_case"]
 
 _MISSING = object()
+#: Goldens render with a fixed clock (2023-11-14T22:13:20Z) unless a case sets ``now``.
+GOLDEN_NOW = 1_700_000_000.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class GoldenCase:
     event: Any
     expected: Any  # _MISSING when the file has no expectation yet
     lookup_response: Any = _MISSING  # the read-before-write answer to render with (None = missing)
+    now: float = GOLDEN_NOW  # the clock, for presets that sign with a timestamp
 
     @property
     def has_expectation(self) -> bool:
@@ -85,7 +88,7 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         raise GoldenError(str(exc)) from None
     if not isinstance(data, dict) or "event" not in data:
         raise GoldenError(f"{path}: a golden case needs at least an `event:`")
-    allowed = ("description", "settings", "event", "lookup_response", "expected")
+    allowed = ("description", "settings", "event", "lookup_response", "now", "expected")
     unknown = set(data) - set(allowed)
     if unknown:
         raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: {', '.join(allowed)})")
@@ -97,6 +100,7 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         data["event"],
         data.get("expected", _MISSING),
         data.get("lookup_response", _MISSING),
+        float(data.get("now", GOLDEN_NOW)),
     )
 
 
@@ -105,7 +109,11 @@ def discover_cases(preset: str, base: Path | None = None) -> list[GoldenCase]:
 
 
 def outcome_of(
-    preset: CompiledPreset, settings_raw: dict[str, Any], event: Any, lookup_response: Any = _MISSING
+    preset: CompiledPreset,
+    settings_raw: dict[str, Any],
+    event: Any,
+    lookup_response: Any = _MISSING,
+    now: float = GOLDEN_NOW,
 ) -> dict[str, Any]:
     """What a golden pins: the decision dict, or the error an event raises.
 
@@ -115,10 +123,10 @@ def outcome_of(
     """
     try:
         settings = preset.resolve_settings(settings_raw, environ={})
-        first = preset.render(event, settings)
+        first = preset.render(event, settings, now=now)
         if first.lookup is None or lookup_response is _MISSING:
             return first.to_dict()
-        final = preset.render(event, settings, lookup=lookup_response, looked_up=True).to_dict()
+        final = preset.render(event, settings, lookup=lookup_response, looked_up=True, now=now).to_dict()
         final["lookup"] = first.lookup.to_dict(first.secrets)
         return final
     except RelayError as exc:
@@ -126,7 +134,7 @@ def outcome_of(
 
 
 def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
-    return GoldenResult(case, outcome_of(preset, case.settings, case.event, case.lookup_response))
+    return GoldenResult(case, outcome_of(preset, case.settings, case.event, case.lookup_response, case.now))
 
 
 def _represent_null(representer: Any, _data: None) -> Any:

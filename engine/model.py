@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ __all__ = [
     "RequestSpec",
     "RuleSpec",
     "SelectorSpec",
+    "SignatureSpec",
 ]
 
 
@@ -71,15 +72,38 @@ class AuthSpec:
 
 
 @dataclass(frozen=True)
+class SignatureSpec:
+    algorithm: str
+    secret: Renderer
+    header: str
+    value: Renderer
+    timestamp_header: str | None
+    timestamp_unit: str
+    when: Renderer | None
+
+
+@dataclass
 class RequestSpec:
-    method: str
+    name: str
+    method: Renderer
     url: Renderer
-    auth: AuthSpec
+    url_source: str
+    #: (when, auth) pairs: the first whose ``when`` is absent or true applies.
+    auth: tuple[tuple[Renderer | None, AuthSpec], ...]
     headers: Renderer
     encoding: str
     body: Renderer
     validator: Draft202012Validator | None
     schema_path: Path
+    signature: SignatureSpec | None
+    #: (when, spec) pairs tried in order before falling back to this spec.
+    variants: tuple[tuple[Renderer, RequestSpec], ...] = ()
+
+    def choose(self, context: Mapping[str, Any]) -> RequestSpec:
+        for when, variant in self.variants:
+            if when(context):
+                return variant
+        return self
 
 
 @dataclass(frozen=True)
@@ -107,10 +131,17 @@ class CompiledPreset:
         return resolve_settings(self.name, self.settings, raw, environ)
 
     def render(
-        self, event: Any, settings: Settings, *, event_ref: str = "", lookup: Any = None, looked_up: bool = False
+        self,
+        event: Any,
+        settings: Settings,
+        *,
+        event_ref: str = "",
+        lookup: Any = None,
+        looked_up: bool = False,
+        now: float | None = None,
     ) -> Decision:
         """Render ``event``. With a ``request.lookup``, pass its parsed answer as ``lookup``
         (None for "missing") and ``looked_up=True`` to render the final request."""
         from .render import render
 
-        return render(self, event, settings, event_ref=event_ref, lookup=lookup, looked_up=looked_up)
+        return render(self, event, settings, event_ref=event_ref, lookup=lookup, looked_up=looked_up, now=now)

@@ -103,10 +103,10 @@ class DeliveryPolicy:
         for rule in (*self.responses, *_DEFAULT_RULES):
             if not rule.matches(status):
                 continue
-            if rule.when is not None and not rule.when(scope):
+            if rule.when is not None and not _safely(rule.when, scope):
                 continue
-            hint = rule.hint(scope) if rule.hint is not None else None
-            return Classification(rule.outcome, message, str(hint).strip() if hint else None)
+            hint = _safely(rule.hint, scope) if rule.hint is not None else None
+            return Classification(rule.outcome, message, " ".join(str(hint).split()) if hint else None)
         return Classification("fail", message, None)
 
     def vendor_message(self, status: Status, body: Any, text: str) -> str:
@@ -123,6 +123,15 @@ class DeliveryPolicy:
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with full jitter: uniform(0, min(max, base * 2**attempt))."""
         return rng.uniform(0, min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1))))
+
+
+def _safely(renderer: Renderer, scope: Mapping[str, Any]) -> Any:
+    """Vendor answers are untrusted and oddly shaped: a condition or hint that cannot be
+    evaluated against one counts as false / absent rather than losing the event."""
+    try:
+        return renderer(scope)
+    except Exception:
+        return None
 
 
 def wait_from_headers(headers: Mapping[str, str], now: float) -> float | None:

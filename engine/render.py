@@ -11,6 +11,7 @@ Order of work, which is also the order a preset author reasons in:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,7 @@ def render(
     event_ref: str = "",
     lookup: Any = None,
     looked_up: bool = False,
+    now: float | None = None,
 ) -> Decision:
     """Decide what to do with ``event``: a request to send, or a drop with its reason.
 
@@ -140,7 +142,9 @@ def render(
             key = preset.delivery.order_by(context)
             order_key = None if key is None else str(key)
         stage = "/request"
-        request = build_request(preset, context, secrets, event_ref)
+        spec = preset.request.choose(context)
+        trace.request = spec.name
+        request = build_request(preset, spec, context, secrets, event_ref, time.time() if now is None else now)
         lookup_request = None
         if preset.lookup is not None and not looked_up:
             stage = "/request/lookup"

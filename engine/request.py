@@ -8,15 +8,18 @@ request, a read-before-write lookup and preflight-check requests all go through
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from .compile_request import METHODS
 from .decision import Request, redact
 from .errors import RenderError, RequestSchemaError
-from .model import AuthSpec, CompiledPreset
+from .model import AuthSpec, CompiledPreset, RequestSpec, SignatureSpec
 from .policy import SubRequestSpec
-from .templating import to_json
+from .templating import Renderer, to_json
 
 __all__ = ["assemble", "build_request", "build_sub_request", "form_value"]
 
@@ -35,7 +38,12 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
-def _apply_auth(auth: AuthSpec, context: Mapping[str, Any], url: str, headers: dict[str, str]) -> tuple[str, set[str]]:
+def _apply_auth(
+    auths: tuple[tuple[Renderer | None, AuthSpec], ...], context: Mapping[str, Any], url: str, headers: dict[str, str]
+) -> tuple[str, set[str]]:
+    auth = next((a for when, a in auths if when is None or when(context)), None)
+    if auth is None:
+        return url, set()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
         pair = f"{rendered.get('username') or ''}:{rendered.get('password') or ''}"
@@ -52,11 +60,24 @@ def _apply_auth(auth: AuthSpec, context: Mapping[str, Any], url: str, headers: d
     return url, set()
 
 
+def _sign(spec: SignatureSpec, context: Mapping[str, Any], content: bytes, headers: dict[str, str], now: float) -> None:
+    """HMAC over the exact bytes sent, prefixed with ``<timestamp>.`` when a timestamp header is set."""
+    message = content
+    timestamp = ""
+    if spec.timestamp_header:
+        timestamp = str(int(now * 1000) if spec.timestamp_unit == "ms" else int(now))
+        headers[spec.timestamp_header] = timestamp
+        message = timestamp.encode() + b"." + content
+    key = str(spec.secret(context)).encode()
+    digest = hmac.new(key, message, getattr(hashlib, spec.algorithm)).hexdigest()
+    headers[spec.header] = str(spec.value({"signature": digest, "algorithm": spec.algorithm, "timestamp": timestamp}))
+
+
 def assemble(
-    preset: CompiledPreset,
+    auths: tuple[tuple[Renderer | None, AuthSpec], ...],
     context: Mapping[str, Any],
     *,
-    method: str,
+    method: Any,
     url: Any,
     headers: Mapping[str, Any],
     body: Any,
@@ -66,12 +87,14 @@ def assemble(
 ) -> Request:
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise fail(f"{where}/url", "the URL did not render to an absolute http(s) URL")
+    if method not in METHODS:
+        raise fail(f"{where}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}")
     out_headers: dict[str, str] = {}
     if body is not None:
         out_headers["Content-Type"] = _CONTENT_TYPES[encoding]
     for name, value in headers.items():
         out_headers[name] = form_value(value)
-    url, credential_headers = _apply_auth(preset.request.auth, context, url, out_headers)
+    url, credential_headers = _apply_auth(auths, context, url, out_headers)
     decoded: Any = None
     content = b""
     if body is not None and encoding == "form":
@@ -101,21 +124,31 @@ def _failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) ->
 
 
 def build_request(
-    preset: CompiledPreset, context: Mapping[str, Any], secrets: tuple[str, ...], event_ref: str
+    preset: CompiledPreset,
+    spec: RequestSpec,
+    context: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    event_ref: str,
+    now: float,
 ) -> Request:
-    spec = preset.request
+    """The main request, from ``spec`` (the preset's request or the variant chosen for this event)."""
+    where = "/request" if spec is preset.request else f"/request/variants/{spec.name}"
     fail = _failer(preset, secrets, event_ref)
     request = assemble(
-        preset,
+        spec.auth,
         context,
-        method=spec.method,
+        method=spec.method(context),
         url=spec.url(context),
         headers=spec.headers(context),
         body=spec.body(context),
         encoding=spec.encoding,
         fail=fail,
-        where="/request",
+        where=where,
     )
+    signature = spec.signature
+    if signature is not None and (signature.when is None or signature.when(context)):
+        # A MAC, not a credential: goldens show it, so they pin the exact bytes signed.
+        _sign(signature, context, request.content, request.headers, now)
     if spec.validator is not None:
         problems = [
             f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
@@ -124,7 +157,7 @@ def build_request(
         if problems:
             raise RequestSchemaError(
                 preset.name,
-                "/request/body",
+                f"{where}/body",
                 redact("the rendered body fails its request schema: " + "; ".join(sorted(problems)), secrets),
                 event_ref=event_ref,
             )
@@ -137,7 +170,7 @@ def build_sub_request(
     """A lookup, check or fix request: same auth as the main request, no request schema."""
     body = spec.body(context) if spec.body is not None else None
     return assemble(
-        preset,
+        preset.request.auth,
         context,
         method=spec.method,
         url=spec.url(context),

@@ -50,6 +50,18 @@ def _to_preset_errors(error: ValidationError, doc: SourceDoc) -> list[PresetErro
             out.append(doc.error(pointer, f"unknown key '{extra}'", key=True, hint=hint))
         return out
     if error.validator in ("oneOf", "anyOf") and error.context:
+        # Report the branches meant for this kind of value (an object branch for an
+        # object), not the ones rejected on type alone; best_match often picks those.
+        by_branch: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            by_branch.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        fitting = [
+            errs
+            for errs in by_branch.values()
+            if not any(e.validator in ("type", "const", "enum") and not e.relative_path for e in errs)
+        ]
+        if len(fitting) == 1:
+            return [found for sub in fitting[0] for found in _to_preset_errors(sub, doc)]
         return _to_preset_errors(best_match(error.context), doc)
     pointer = _pointer(error.absolute_path)
     message = error.message

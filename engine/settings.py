@@ -112,6 +112,7 @@ def resolve_settings(
             if spec.required:
                 where = f" (or set ${spec.env})" if spec.env else ""
                 problems.append(f"{name}: required setting is missing{where}")
+            values[name] = None  # declared but unset: templates can test it (`settings.x is none`)
             continue
         if isinstance(value, str) and spec.type in ("integer", "number") and (environ.get(spec.env or "") == value):
             value = _number_from_env(value, spec.type)

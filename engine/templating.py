@@ -111,12 +111,16 @@ def _merge(base: Any, override: Any) -> dict[str, Any]:
     return {**(base or {}), **(override or {})}
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (Mapping, list)) and not value)
+
+
 def _compact(value: Any) -> Any:
-    """Drop null members of a mapping or list (one level)."""
+    """Drop null and empty ({} or []) members of a mapping or list, one level deep."""
     if isinstance(value, Mapping):
-        return {k: v for k, v in value.items() if v is not None}
+        return {k: v for k, v in value.items() if not _is_empty(v)}
     if isinstance(value, list):
-        return [v for v in value if v is not None]
+        return [v for v in value if not _is_empty(v)]
     return value
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .mailgun import MailgunFake
 from .mailjet import MailjetFake
+from .recording import RecordingFake, Route
 from .server import FakeRequest, FakeResponse, FakeServer, FakeVendor, Fault, RateLimit
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "MailgunFake",
     "MailjetFake",
     "RateLimit",
+    "RecordingFake",
+    "Route",
 ]
 
 #: Fake vendors by name, for the CLI and the demo.

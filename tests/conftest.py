@@ -29,6 +29,26 @@ def mailjet(presets: dict[str, CompiledPreset]) -> CompiledPreset:
     return presets["mailjet"]
 
 
+@pytest.fixture(scope="session")
+def sendgrid(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["sendgrid"]
+
+
+@pytest.fixture(scope="session")
+def brevo(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["brevo"]
+
+
+@pytest.fixture(scope="session")
+def klaviyo(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["klaviyo"]
+
+
+@pytest.fixture(scope="session")
+def webhook(presets: dict[str, CompiledPreset]) -> CompiledPreset:
+    return presets["webhook"]
+
+
 @pytest.fixture()
 def repo_root() -> Path:
     return ROOT

@@ -32,7 +32,7 @@ ANY: dict[str, Any] = {"x": None, "event": None}
         ("{{ x | path_segment }}", {"x": "news letter@mg.example.com"}, "news%20letter@mg.example.com"),
         ("{{ x is valid_email }}", {"x": "jane@example.com"}, True),
         ("{{ x is valid_email }}", {"x": "jane@@example"}, False),
-        ("{{ x | compact }}", {"x": {"a": None, "b": 1}}, {"b": 1}),
+        ("{{ x | compact }}", {"x": {"a": None, "b": 1, "c": {}, "d": []}}, {"b": 1}),
     ],
 )
 def test_template_leaves(source: str, context: dict[str, Any], expected: Any) -> None:

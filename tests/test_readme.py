@@ -22,19 +22,33 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
     folder = tmp_path / "acme"
     folder.mkdir()
     (folder / "preset.yaml").write_text(walkthrough_preset(), encoding="utf-8")
-    (folder / "contact.schema.json").write_text(json.dumps({
-        "type": "object", "required": ["email", "status"], "additionalProperties": False,
-        "properties": {"email": {"type": "string"}, "name": {"type": "string"},
-                       "status": {"enum": ["subscribed", "unsubscribed", "unchanged"]}},
-    }))
+    (folder / "contact.schema.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "required": ["email", "status"],
+                "additionalProperties": False,
+                "properties": {
+                    "email": {"type": "string"},
+                    "name": {"type": "string"},
+                    "status": {"enum": ["subscribed", "unsubscribed", "unchanged"]},
+                },
+            }
+        )
+    )
     preset = load_preset(folder)
     settings = preset.resolve_settings({"token": "t-123", "audience": "main"}, environ={})
     decision = preset.render({"type": "identify", "traits": {"email": " Ann@Example.COM ", "name": "Ann"}}, settings)
     assert decision.to_dict() == {
-        "decision": "send", "reason": None, "rule": None,
-        "request": {"method": "POST", "url": "https://api.acme.test/v1/audiences/main/contacts",
-                    "headers": {"Content-Type": "application/json", "Authorization": "Bearer <redacted>"},
-                    "body": {"email": "ann@example.com", "name": "Ann", "status": "unchanged"}},
+        "decision": "send",
+        "reason": None,
+        "rule": None,
+        "request": {
+            "method": "POST",
+            "url": "https://api.acme.test/v1/audiences/main/contacts",
+            "headers": {"Content-Type": "application/json", "Authorization": "Bearer <redacted>"},
+            "body": {"email": "ann@example.com", "name": "Ann", "status": "unchanged"},
+        },
     }
     dropped = preset.render({"type": "identify", "traits": {"name": "No Mail"}}, settings)
     assert (dropped.action, dropped.rule) == ("drop", "no_email")

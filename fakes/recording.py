@@ -1,0 +1,119 @@
+"""A generic recording fake: checks each request against a preset's request schemas.
+
+Routes come from the preset itself (the request and its variants): a request to
+a route's path is answered with the route's status only if its credential is
+right and its JSON body passes the route's schema; otherwise 401 or 400 with
+the schema's complaints. Every request is recorded for the test to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .server import FakeRequest, FakeResponse, FakeVendor
+
+__all__ = ["RecordingFake", "Route", "path_pattern"]
+
+
+@dataclass
+class Route:
+    name: str
+    path: re.Pattern[str]
+    status: int = 200
+    body: Any = None
+    validator: Draft202012Validator | None = None
+    method: str | None = None
+
+
+def path_pattern(url_template: str) -> re.Pattern[str]:
+    """The request paths a URL template can render to.
+
+    A literal scheme and host are dropped; a template standing where the host is
+    (``{{ settings.base_url }}/v3/...`` or ``{{ settings.url }}``) may hold any prefix.
+    """
+    text = re.sub(r"^https?://[^/{]+", "", url_template)
+    parts = re.split(r"(\{\{.*?\}\})", text)
+    regex = ""
+    for index, part in enumerate(parts):
+        if part.startswith("{{"):
+            regex += ".*" if index == 1 and parts[0] == "" else "[^/]*"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex or "/")
+
+
+class RecordingFake(FakeVendor):
+    name = "recording"
+
+    def __init__(self, routes: list[Route], credential: tuple[str, str] | None = None) -> None:
+        super().__init__()
+        self.routes = routes
+        self.credential_header = credential
+        self.received: list[dict[str, Any]] = []
+
+    @classmethod
+    def for_preset(
+        cls,
+        preset: Any,
+        answers: dict[str, tuple[int, Any]] | None = None,
+        credential: tuple[str, str] | None = None,
+        extra: list[Route] | None = None,
+    ) -> RecordingFake:
+        """Routes for the preset's request and each variant; ``answers`` maps a name to (status, body)."""
+        answers = answers or {}
+        routes = list(extra or [])
+        for spec in [*(variant for _, variant in preset.request.variants), preset.request]:
+            status, body = answers.get(spec.name, (200, {}))
+            routes.append(Route(spec.name, path_pattern(spec.url_source), status, body, spec.validator))
+        return cls(routes, credential)
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        if self.credential_header is not None:
+            header, expected = self.credential_header
+            if request.headers.get(header.lower()) != expected:
+                return FakeResponse.json(401, {"errors": [{"message": "authorization required"}]})
+        route = next(
+            (
+                r
+                for r in self.routes
+                if r.path.fullmatch(request.path) and (r.method is None or r.method == request.method)
+            ),
+            None,
+        )
+        if route is None:
+            return FakeResponse.json(404, {"errors": [{"message": f"no route for {request.path}"}]})
+        body: Any = None
+        if request.body:
+            try:
+                body = request.json()
+            except ValueError:
+                return FakeResponse.json(400, {"errors": [{"message": "body is not JSON"}]})
+        if route.validator is not None:
+            problems = sorted(e.message for e in route.validator.iter_errors(body))
+            if problems:
+                return FakeResponse.json(400, {"errors": [{"message": p} for p in problems]})
+        self.received.append(
+            {
+                "route": route.name,
+                "method": request.method,
+                "path": request.path,
+                "headers": request.headers,
+                "body": body,
+                "raw": request.body,
+            }
+        )
+        if route.status == 204 or route.body is None:
+            return FakeResponse(route.status)
+        return FakeResponse(route.status, json.dumps(route.body).encode(), {"Content-Type": "application/json"})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": [{k: v for k, v in r.items() if k != "raw"} for r in self.received]}
+
+    def table(self) -> tuple[str, list[str], list[list[Any]]]:
+        rows = [[r["route"], r["method"], r["path"], r["body"]] for r in self.received]
+        return "Recorded requests", ["route", "method", "path", "body"], rows
