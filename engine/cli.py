@@ -11,9 +11,9 @@ import click
 
 from .compiler import load_preset
 from .errors import EventError, GoldenError, PresetErrors, RelayError
-from .golden import discover_cases, run_case, update_case
+from .golden import add_case, discover_cases, run_case, update_case
 from .model import CompiledPreset
-from .paths import display_path, preset_dirs, presets_dir, resolve_preset
+from .paths import display_path, preset_dirs, presets_dir, presets_root_of, resolve_preset
 from .settings import load_settings_file
 
 __all__ = ["main"]
@@ -139,16 +139,38 @@ def render(
 @main.command()
 @click.argument("names", nargs=-1, metavar="[PRESET]...")
 @click.option("--update", is_flag=True, help="Rewrite expectations from the current render (keeps comments).")
+@click.option("--add", "add_to", metavar="PRESET", help="Record a new case for PRESET (with --event and --name).")
+@click.option("--event", "event_source", help="With --add: the event JSON file, or - for stdin.")
+@click.option("--name", "case_name", help="With --add: the case name (the file is <name>.yaml).")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --add: fake settings (default: those of the preset's first case).",
+)
+@click.option("--description", default="", help="With --add: what the case pins.")
 @_presets_option
-def golden(names: tuple[str, ...], update: bool, presets_root: Path | None) -> None:
+def golden(
+    names: tuple[str, ...],
+    update: bool,
+    add_to: str | None,
+    event_source: str | None,
+    case_name: str | None,
+    settings_path: Path | None,
+    description: str,
+    presets_root: Path | None,
+) -> None:
     """Render every golden case and diff it against its expectation."""
+    if add_to:
+        _add_golden(add_to, event_source, case_name, settings_path, description, presets_root)
+        return
     root = presets_dir(presets_root)
     chosen = list(names) or [d.name for d in preset_dirs(root)]
     passed = failed = updated = 0
     for name in chosen:
         preset = open_preset(name, presets_root)
         try:
-            cases = discover_cases(preset.name, presets_root and root)
+            cases = discover_cases(preset.name, presets_root_of(preset.path))
         except GoldenError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(1) from None
@@ -172,4 +194,36 @@ def golden(names: tuple[str, ...], update: bool, presets_root: Path | None) -> N
         raise SystemExit(1)
 
 
-from . import cli_delivery  # noqa: E402,F401  (registers the delivery commands)
+def _add_golden(
+    preset_name: str,
+    event_source: str | None,
+    case_name: str | None,
+    settings_path: Path | None,
+    description: str,
+    presets_root: Path | None,
+) -> None:
+    if not event_source or not case_name:
+        raise click.UsageError("--add needs --event FILE and --name CASE")
+    preset = open_preset(preset_name, presets_root)
+    base = presets_root_of(preset.path)
+    try:
+        event = read_event(event_source)
+        if settings_path is not None:
+            settings = load_settings_file(settings_path)
+        else:
+            existing = discover_cases(preset.name, base)
+            if not existing:
+                raise click.UsageError("no case to borrow settings from: pass --settings with fake values")
+            settings = existing[0].settings
+        case, result = add_case(
+            preset, base, case_name, event, settings, description or "Recorded by relay golden --add."
+        )
+    except RelayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(json.dumps(result.actual, ensure_ascii=False, indent=2))
+    click.echo(f"recorded {case.path} (review it, then commit)")
+
+
+# Importing these modules registers their commands on `main`.
+from . import cli_authoring, cli_delivery  # noqa: E402,F401

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from .errors import GoldenError, PresetError, RelayError
+from .errors import GoldenError, PresetError, RelayError, RenderError
 from .model import CompiledPreset
-from .paths import golden_dir
-from .yamlsource import load_yaml
+from .paths import display_path, golden_dir
+from .yamlsource import SourceDoc, load_yaml
 
-__all__ = ["GoldenCase", "GoldenResult", "discover_cases", "outcome_of", "run_case", "update_case"]
+__all__ = ["GoldenCase", "GoldenResult", "add_case", "discover_cases", "outcome_of", "run_case", "update_case"]
 
 _MISSING = object()
 #: Goldens render with a fixed clock (2023-11-14T22:13:20Z) unless a case sets ``now``.
@@ -45,6 +46,7 @@ class GoldenCase:
     expected: Any  # _MISSING when the file has no expectation yet
     lookup_response: Any = _MISSING  # the read-before-write answer to render with (None = missing)
     now: float = GOLDEN_NOW  # the clock, for presets that sign with a timestamp
+    description: str = ""
 
     @property
     def has_expectation(self) -> bool:
@@ -63,6 +65,8 @@ class GoldenCase:
 class GoldenResult:
     case: GoldenCase
     actual: dict[str, Any]
+    failure_pointer: str | None = None
+    preset_source: SourceDoc | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,9 +76,20 @@ class GoldenResult:
     def diff(self) -> str:
         if not self.case.has_expectation:
             return f"{self.case.path}: no `expected:` yet; run `relay golden --update {self.case.preset}` to record it"
+        lead = ""
+        if self.actual.get("decision") == "error":
+            where = load_yaml(self.case.path).locate("/event", key=True)
+            lead = f"{where}: /event: rendering this case failed: {self.actual['error']}\n"
+            if self.failure_pointer and self.preset_source is not None:
+                located = self.preset_source.locate(self.failure_pointer)
+                lead += f"{located}: {self.failure_pointer}: the template that produced it\n"
+            lead += (
+                "  (hint: change the preset's template, or its request schema, so this event renders;"
+                " or record the error on purpose with --update)\n"
+            )
         before = _canonical(self.case.expected).splitlines(keepends=True)
         after = _canonical(self.actual).splitlines(keepends=True)
-        return "".join(difflib.unified_diff(before, after, f"{self.case.path} (expected)", "rendered now"))
+        return lead + "".join(difflib.unified_diff(before, after, f"{self.case.path} (expected)", "rendered now"))
 
 
 def _canonical(value: Any) -> str:
@@ -101,11 +116,50 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         data.get("expected", _MISSING),
         data.get("lookup_response", _MISSING),
         float(data.get("now", GOLDEN_NOW)),
+        str(data.get("description", "")),
     )
 
 
+def _normalized(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
 def discover_cases(preset: str, base: Path | None = None) -> list[GoldenCase]:
-    return [load_case(p, preset) for p in sorted(golden_dir(preset, base).glob("*.yaml"))]
+    paths = sorted(display_path(p) for p in golden_dir(preset, base).glob("*.yaml"))
+    seen: dict[str, Path] = {}
+    for path in paths:
+        key = _normalized(path.stem)
+        if key in seen:
+            raise GoldenError(
+                f"{path}:1:1: duplicate golden name: '{path.stem}' and '{seen[key].stem}' differ only "
+                f"in case or -/_ (hint: rename one; names must be unique on every file system)"
+            )
+        seen[key] = path
+    return [load_case(p, preset) for p in paths]
+
+
+def add_case(
+    preset: CompiledPreset, base: Path | None, name: str, event: Any, settings: dict[str, Any], description: str
+) -> tuple[GoldenCase, GoldenResult]:
+    """Record a new case from ``event`` with the current render as its expectation."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", name):
+        raise GoldenError(f"golden names are lower-case letters, digits and _ (got {name!r})")
+    folder = golden_dir(preset.name, base)
+    for existing in folder.glob("*.yaml"):
+        if _normalized(existing.stem) == _normalized(name):
+            raise GoldenError(
+                f"{existing}:1:1: duplicate golden name '{name}' (hint: pick another --name, or edit "
+                f"that case and run `relay golden --update {preset.name}`)"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    yaml = _yaml()
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.dump({"description": description, "settings": settings, "event": event}, handle)
+    case = load_case(path, preset.name)
+    result = run_case(case, preset)
+    update_case(case, result.actual)
+    return load_case(path, preset.name), result
 
 
 def outcome_of(
@@ -134,18 +188,32 @@ def outcome_of(
 
 
 def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
-    return GoldenResult(case, outcome_of(preset, case.settings, case.event, case.lookup_response, case.now))
+    actual = outcome_of(preset, case.settings, case.event, case.lookup_response, case.now)
+    pointer = None
+    if actual.get("decision") == "error":
+        try:
+            preset.render(case.event, preset.resolve_settings(case.settings, environ={}), now=case.now)
+        except RenderError as exc:
+            pointer = exc.field if exc.field.startswith("/") else None
+        except RelayError:
+            pass
+    return GoldenResult(case, actual, pointer, preset.source)
 
 
 def _represent_null(representer: Any, _data: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
-def update_case(case: GoldenCase, actual: dict[str, Any]) -> None:
+def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.representer.add_representer(type(None), _represent_null)
+    return yaml
+
+
+def update_case(case: GoldenCase, actual: dict[str, Any]) -> None:
+    yaml = _yaml()
     with open(case.path, encoding="utf-8") as handle:
         doc = yaml.load(handle)
     doc["expected"] = actual

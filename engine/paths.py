@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ROOT", "SCHEMAS_DIR", "display_path", "golden_dir", "preset_dirs", "presets_dir", "resolve_preset"]
+__all__ = [
+    "ROOT",
+    "SCHEMAS_DIR",
+    "display_path",
+    "golden_dir",
+    "preset_dirs",
+    "presets_dir",
+    "presets_root_of",
+    "resolve_preset",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = ROOT / "schemas"
@@ -43,6 +52,12 @@ def resolve_preset(name_or_path: str, base: Path | None = None) -> Path:
         return display_path(by_name)
     known = ", ".join(p.name for p in preset_dirs(base)) or "none"
     raise FileNotFoundError(f"no preset '{name_or_path}' (known presets: {known})")
+
+
+def presets_root_of(preset_file: Path) -> Path | None:
+    """The presets directory a preset file sits in; None for the bundled one."""
+    root = Path(preset_file).resolve().parent.parent
+    return None if root == (ROOT / "presets").resolve() else root
 
 
 def golden_dir(preset_name: str, base: Path | None = None) -> Path:

@@ -155,9 +155,10 @@ def build_request(
             for e in spec.validator.iter_errors(request.body)
         ]
         if problems:
+            first = min(spec.validator.iter_errors(request.body), key=lambda e: list(map(str, e.absolute_path)))
             raise RequestSchemaError(
                 preset.name,
-                f"{where}/body",
+                f"{where}/body" + "".join(f"/{part}" for part in first.absolute_path),
                 redact("the rendered body fails its request schema: " + "; ".join(sorted(problems)), secrets),
                 event_ref=event_ref,
             )

@@ -65,9 +65,25 @@ def _to_preset_errors(error: ValidationError, doc: SourceDoc) -> list[PresetErro
         return _to_preset_errors(best_match(error.context), doc)
     pointer = _pointer(error.absolute_path)
     message = error.message
+    hint = None
     if error.validator == "required":
         message = error.message.replace("is a required property", "is required here")
-    return [doc.error(pointer, message)]
+    elif error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, str) else None
+        hint = _TYPE_HINTS.get(wanted or "")
+    elif error.validator == "enum":
+        hint = "write one of: " + ", ".join(map(str, error.validator_value))
+    return [doc.error(pointer, message, hint=hint)]
+
+
+_TYPE_HINTS = {
+    "boolean": "write true or false (unquoted)",
+    "integer": "write a whole number, unquoted, e.g. 3",
+    "number": "write a number, unquoted, e.g. 0.5",
+    "string": "write text; quote it if it starts with { or contains ': '",
+    "array": "write a list, e.g. [a, b] or one '- item' per line",
+    "object": "write a mapping of keys to values, e.g. {key: value}",
+}
 
 
 def schema_errors(doc: SourceDoc) -> list[PresetError]:

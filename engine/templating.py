@@ -240,8 +240,7 @@ def inspect_template(source: str, allowed: Mapping[str, Iterable[str] | None]) -
                 raise TemplateProblem(
                     f"'{base.name}.{attr_node.attr}' is not declared",
                     line=attr_node.lineno,
-                    hint=did_you_mean(attr_node.attr, members)
-                    or (f"declared: {', '.join(sorted(members))}" if members else None),
+                    hint=_declare_hint(base.name, attr_node.attr, members),
                 )
     try:
         ENVIRONMENT.compile(tree)
@@ -249,8 +248,10 @@ def inspect_template(source: str, allowed: Mapping[str, Iterable[str] | None]) -
         raise TemplateProblem(exc.message or str(exc), line=exc.lineno or 1) from None
 
 
-class _UndefinedResult(Exception):
-    pass
+def _declare_hint(section: str, name: str, declared: list[str]) -> str:
+    guess = did_you_mean(name, declared)
+    where = "`settings:`" if section == "settings" else f"the preset's `{section}`"
+    return f"{guess + ' Or' if guess else 'Or'} declare '{name}' under {where}"
 
 
 def compile_expression(expression: str, allowed: Mapping[str, Iterable[str] | None]) -> Renderer:
