@@ -71,7 +71,7 @@ def _to_preset_errors(error: ValidationError, doc: SourceDoc) -> list[PresetErro
     elif error.validator == "type":
         wanted = error.validator_value if isinstance(error.validator_value, str) else None
         hint = _TYPE_HINTS.get(wanted or "")
-    elif error.validator == "enum":
+    elif error.validator == "enum" and isinstance(error.validator_value, list):
         hint = "write one of: " + ", ".join(map(str, error.validator_value))
     return [doc.error(pointer, message, hint=hint)]
 
