@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from . import templating
 from .model import AuthSpec, RequestSpec, SignatureSpec
-from .schema import load_json_schema
+from .schema import BodyValidator, load_json_schema
 from .templating import Renderer
 
 if TYPE_CHECKING:
@@ -84,12 +85,12 @@ def _spec(
     )
 
 
-def _validator(builder: _Builder, relative: str, pointer: str) -> tuple[Path, Draft202012Validator | None]:
+def _validator(builder: _Builder, relative: str, pointer: str) -> tuple[Path, BodyValidator | None]:
     schema_path = (Path(builder.doc.file).parent / relative).resolve()
     try:
         schema = load_json_schema(schema_path)
         Draft202012Validator.check_schema(schema)
-        return schema_path, Draft202012Validator(schema)
+        return schema_path, BodyValidator(schema, fast=templating.FAST_PATH)
     except OSError:
         builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
     except ValueError as exc:

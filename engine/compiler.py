@@ -323,6 +323,17 @@ def _fast_path(expression: str) -> Callable[[Any], Any] | None:
     if not _PLAIN_PATH.fullmatch(expression):
         return None
     parts = expression.split(".")
+    if len(parts) == 1:
+        (key,) = parts
+        return lambda event: event.get(key) if isinstance(event, dict) else None
+    if len(parts) == 2:
+        first, second = parts
+
+        def two(event: Any) -> Any:
+            inner = event.get(first) if isinstance(event, dict) else None
+            return inner.get(second) if isinstance(inner, dict) else None
+
+        return two
 
     def lookup(event: Any) -> Any:
         value = event

@@ -12,9 +12,8 @@ from .settings import Settings, SettingSpec, resolve_settings
 from .templating import Renderer
 
 if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
-
     from .decision import Decision
+    from .schema import BodyValidator
     from .yamlsource import SourceDoc
 
 __all__ = [
@@ -36,6 +35,11 @@ class SelectorSpec:
     searchers: tuple[Callable[[Any], Any], ...]
     transform: Renderer | None
     default: Any
+    #: (path, search) pairs, zipped once at load time.
+    pairs: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pairs", tuple(zip(self.paths, self.searchers, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class RequestSpec:
     headers: Renderer
     encoding: str
     body: Renderer
-    validator: Draft202012Validator | None
+    validator: BodyValidator | None
     schema_path: Path
     signature: SignatureSpec | None
     #: (when, spec) pairs tried in order before falling back to this spec.

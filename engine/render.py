@@ -38,7 +38,7 @@ class _Fields(dict[str, Any]):
 
 
 def _select(selector: SelectorSpec, event: Any) -> tuple[Any, str | None]:
-    for path, search in zip(selector.paths, selector.searchers, strict=True):
+    for path, search in selector.pairs:
         value = search(event)
         if value is not None:
             if selector.transform is not None:

@@ -149,19 +149,16 @@ def build_request(
     if signature is not None and (signature.when is None or signature.when(context)):
         # A MAC, not a credential: goldens show it, so they pin the exact bytes signed.
         _sign(signature, context, request.content, request.headers, now)
-    if spec.validator is not None:
-        problems = [
-            f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
-            for e in spec.validator.iter_errors(request.body)
-        ]
-        if problems:
-            first = min(spec.validator.iter_errors(request.body), key=lambda e: list(map(str, e.absolute_path)))
-            raise RequestSchemaError(
-                preset.name,
-                f"{where}/body" + "".join(f"/{part}" for part in first.absolute_path),
-                redact("the rendered body fails its request schema: " + "; ".join(sorted(problems)), secrets),
-                event_ref=event_ref,
-            )
+    errors = spec.validator.errors(request.body) if spec.validator is not None else []
+    if errors:
+        problems = [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors]
+        first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
+        raise RequestSchemaError(
+            preset.name,
+            f"{where}/body" + "".join(f"/{part}" for part in first.absolute_path),
+            redact("the rendered body fails its request schema: " + "; ".join(sorted(problems)), secrets),
+            event_ref=event_ref,
+        )
     return request
 
 

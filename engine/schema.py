@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -15,7 +16,7 @@ from .paths import SCHEMAS_DIR
 from .templating import did_you_mean
 from .yamlsource import SourceDoc, escape_pointer
 
-__all__ = ["load_json_schema", "preset_validator", "schema_errors"]
+__all__ = ["BodyValidator", "load_json_schema", "preset_validator", "schema_errors"]
 
 
 @cache
@@ -93,3 +94,39 @@ def schema_errors(doc: SourceDoc) -> list[PresetError]:
         errors.extend(_to_preset_errors(error, doc))
     unique: dict[str, PresetError] = {str(e): e for e in errors}
     return list(unique.values())
+
+
+class BodyValidator:
+    """Validates rendered bodies against a request schema.
+
+    ``plain`` is the jsonschema validator: the reference, and the source of every
+    message. The fast path is the same schema compiled to Python by fastjsonschema
+    (about 20x faster), built on first use so ``relay validate`` never pays for it;
+    only a body it rejects is run through ``plain`` for the messages.
+    """
+
+    def __init__(self, schema: dict[str, Any], *, fast: bool = True) -> None:
+        self.schema = schema
+        self.plain = Draft202012Validator(schema)
+        self._use_fast = fast
+        self._fast: Any = None
+
+    def errors(self, body: Any) -> list[ValidationError]:
+        if self._use_fast:
+            if self._fast is None:
+                self._fast = _compile_fast(self.schema)
+            if self._fast is not False:
+                try:
+                    self._fast(body)
+                except fastjsonschema.JsonSchemaException:
+                    pass
+                else:
+                    return []
+        return list(self.plain.iter_errors(body))
+
+
+def _compile_fast(schema: dict[str, Any]) -> Any:
+    try:
+        return fastjsonschema.compile(schema)
+    except Exception:  # a keyword it does not support: plain validation only
+        return False

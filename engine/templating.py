@@ -15,8 +15,11 @@ import hashlib
 import hmac as _hmac
 import json
 import math
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +28,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import TemplateAssertionError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .fastexpr import Unsupported, compile_node, compile_output
 from .yamlsource import escape_pointer
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "did_you_mean",
     "inspect_template",
     "is_valid_email",
+    "plain_templates",
     "to_json",
 ]
 
@@ -77,8 +82,15 @@ def is_valid_email(value: Any) -> bool:
     """True for a syntactically valid address (no DNS lookup), via email-validator."""
     if not isinstance(value, str) or not value:
         return False
+    return _email_verdict(value)
+
+
+@lru_cache(maxsize=65536)
+def _email_verdict(address: str) -> bool:
+    # Cached: a stream names the same contacts again and again, and validation is
+    # the single most expensive step of a render (~30 us).
     try:
-        validate_email(value, check_deliverability=False)
+        validate_email(address, check_deliverability=False)
     except EmailNotValidError:
         return False
     return True
@@ -254,13 +266,38 @@ def _declare_hint(section: str, name: str, declared: list[str]) -> str:
     return f"{guess + ' Or' if guess else 'Or'} declare '{name}' under {where}"
 
 
+#: Compile templates to closures (fastexpr) where possible; False keeps Jinja's own
+#: compiled code everywhere. Both give identical results (test_fast_path.py).
+FAST_PATH = os.environ.get("RELAY_PLAIN_TEMPLATES", "") != "1"
+
+
+@contextmanager
+def plain_templates() -> Iterator[None]:
+    """Compile with Jinja's own code only, for as long as the block runs (tests, benchmarks)."""
+    global FAST_PATH  # noqa: PLW0603 - a process-wide compile mode, switched only by tests and the bench
+    previous, FAST_PATH = FAST_PATH, False
+    try:
+        yield
+    finally:
+        FAST_PATH = previous
+
+
 def compile_expression(expression: str, allowed: Mapping[str, Iterable[str] | None]) -> Renderer:
     """Compile a bare Jinja expression into ``context -> native value``."""
-    inspect_template("{{ " + expression + " }}", allowed)
-    compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+    source = "{{ " + expression + " }}"
+    inspect_template(source, allowed)
+    compiled: Callable[..., Any] | None = None
+    fast: Renderer | None = None
+    if FAST_PATH:
+        try:
+            fast = compile_node(ENVIRONMENT, ENVIRONMENT.parse(source).body[0].nodes[0])  # type: ignore[attr-defined]
+        except Unsupported:
+            fast = None
+    if fast is None:
+        compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
 
     def evaluate(context: Mapping[str, Any]) -> Any:
-        value = compiled(**context)
+        value = fast(context) if fast is not None else compiled(**context)  # type: ignore[misc]
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         return value
@@ -275,6 +312,11 @@ def _compile_string(source: str, allowed: Mapping[str, Iterable[str] | None]) ->
     if single:
         return compile_expression(single.group("expr").strip(), allowed)
     inspect_template(source, allowed)
+    if FAST_PATH:
+        try:
+            return compile_output(ENVIRONMENT, ENVIRONMENT.parse(source))
+        except Unsupported:
+            pass
     template = ENVIRONMENT.from_string(source)
     return template.render
 
