@@ -9,24 +9,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from .checks import run_checks
 from .cli import _presets_option, main, open_preset
 from .deliver import Deliverer
 from .errors import RelayError
-from .journal import DeadLetter, Journal
+from .journal import DeadLetter, Journal, NullJournal
 from .model import CompiledPreset
 from .ratelimit import TokenBucket
 from .runner import StreamStats, read_lines, run_stream
 from .settings import Settings, load_settings_file
 from .transport import RequestsTransport
+
+if TYPE_CHECKING:  # rich is imported where it is used: the offline commands start faster
+    from rich.console import Console
+    from rich.text import Text
 
 __all__ = ["deliver_stream", "print_summary", "resolve_run_settings"]
 
@@ -60,6 +60,8 @@ def _redirects(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _progress_line(stats: StreamStats) -> Text:
+    from rich.text import Text
+
     rate = stats.events / stats.seconds if stats.seconds else 0.0
     return Text.assemble(
         (f"{stats.events:,} events ", "bold"),
@@ -80,6 +82,9 @@ def _progress(enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console(stderr=True)
     with Live(Text("starting..."), console=console, refresh_per_second=8, transient=False) as live:
         yield lambda stats: live.update(_progress_line(stats))
@@ -93,7 +98,7 @@ def deliver_stream(
     *,
     concurrency: int,
     dry_run: bool,
-    journal_path: Path | str,
+    journal_path: Path | str | None,
     dead_letter_path: Path,
     redirects: dict[str, str],
     progress: bool,
@@ -109,7 +114,7 @@ def deliver_stream(
     deliverer = Deliverer(
         preset, settings, transport, dry_run=dry_run, bucket=bucket, max_attempts=options.get("max_attempts")
     )
-    journal = Journal(journal_path)
+    journal = Journal(journal_path) if journal_path is not None else NullJournal()
     dead_letter = DeadLetter(dead_letter_path)
     try:
         with _progress(progress) as report:
@@ -128,6 +133,9 @@ def deliver_stream(
 
 
 def print_summary(title: str, stats: StreamStats, dead_letter: Path | None, console: Console | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = console or Console()
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what", style="bold")
@@ -220,7 +228,7 @@ def send(
     journal_path = journal_path or Path("relay-out") / f"{preset.name}.journal.sqlite"
     dead_letter_path = dead_letter_path or Path("relay-out") / f"{preset.name}.deadletter.ndjson"
     if dry_run:
-        journal_path = ":memory:"  # type: ignore[assignment]  # a dry run acknowledges nothing
+        journal_path = None  # a dry run acknowledges nothing
     elif fresh and journal_path.exists():
         journal_path.unlink()
     show = sys.stderr.isatty() if progress is None else progress
@@ -289,7 +297,7 @@ def replay(
         io.BytesIO(lines),
         concurrency=concurrency,
         dry_run=False,
-        journal_path=":memory:",
+        journal_path=None,
         dead_letter_path=Path(remaining),
         redirects=_redirects(redirect),
         progress=False if progress is None else progress,

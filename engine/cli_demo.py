@@ -12,11 +12,9 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from .checks import run_checks
 from .cli import _presets_option, main, open_preset
@@ -25,6 +23,9 @@ from .deliver import Deliverer
 from .paths import ROOT
 from .transport import RequestsTransport
 from .yamlsource import load_yaml
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["run_demo"]
 
@@ -109,6 +110,8 @@ def run_demo(config_path: Path, console: Console, concurrency: int = 4) -> dict[
                     )
                 print_summary(f"relay send {preset.name} {events_path.name}", stats, None, console)
                 title, headers, rows = vendor.table()
+                from rich.table import Table
+
                 table = Table(title=title, title_justify="left")
                 for header in headers:
                     table.add_column(header, overflow="fold")
@@ -143,6 +146,8 @@ def _cell(value: Any) -> str:
 @_presets_option
 def demo(config_path: Path, concurrency: int, summary_json: Path | None, presets_root: Path | None) -> None:
     """The main job on embedded defaults: local fake vendors, the bundled sample stream, both presets."""
+    from rich.console import Console
+
     started = time.monotonic()
     console = Console()
     report = run_demo(config_path, console, concurrency)

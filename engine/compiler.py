@@ -28,13 +28,13 @@ from .model import (
 from .schema import schema_errors
 from .settings import SettingSpec
 from .templating import (
-    ENVIRONMENT,
     LeafProblem,
     Renderer,
     TemplateProblem,
     compile_expression,
     compile_tree,
     did_you_mean,
+    parse,
 )
 from .yamlsource import SourceDoc, load_yaml
 
@@ -271,7 +271,7 @@ class _Builder:
 
     def _check_mapping_refs(self, source: str, mapping_names: list[str], pointer: str) -> None:
         try:
-            tree = ENVIRONMENT.parse("{{ " + source + " }}")
+            tree = parse("{{ " + source + " }}")
         except Exception:  # syntax errors are reported by _expression
             return
         for compare in tree.find_all(nodes.Compare):

@@ -45,6 +45,14 @@ class _Tally:
     lookups: int = 0
 
 
+def _no_answer(detail: str) -> Callable[[], tuple[Any, str]]:
+    return lambda: (None, detail)
+
+
+def _answer(answer: Response) -> Callable[[], tuple[Any, str]]:
+    return lambda: (parse_body(answer.content, answer.content_type), answer.text)
+
+
 class Deliverer:
     def __init__(
         self,
@@ -160,13 +168,13 @@ class Deliverer:
                 answer = self.transport.send(request)
             except TransportFailure as failure:
                 status: int | str = failure.kind
-                body, text = None, failure.detail
+                details = _no_answer(failure.detail)
             else:
                 status, headers = answer.status, dict(answer.headers)
-                body, text = parse_body(answer.content, answer.content_type), answer.text
                 if answer.status in missing:
                     return answer
-            verdict = policy.classify(status, body, text, self._hint_context)
+                details = _answer(answer)
+            verdict = policy.classify(status, details, self._hint_context)
             if answer is not None and (verdict.outcome == "success" or (return_failures and verdict.outcome == "fail")):
                 return answer
             if verdict.outcome == "retry" and attempt < self.max_attempts:

@@ -17,7 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["DeadLetter", "Journal", "event_key"]
+__all__ = ["DeadLetter", "Journal", "NullJournal", "event_key"]
+
+#: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
+COMMIT_EVERY = 64
+COMMIT_SECONDS = 0.25
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -50,6 +54,8 @@ class Journal:
         self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
+        self._pending = 0
+        self._opened = 0.0
 
     def done(self, key: str) -> bool:
         if not self.had_entries:
@@ -60,7 +66,11 @@ class Journal:
     def record(
         self, key: str, preset: str, line: int | None, status: str, reason: str | None, http_status: Any, attempts: int
     ) -> None:
+        now = time.monotonic()
         with self._lock:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self._opened = now
             self._db.execute(
                 "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -74,6 +84,17 @@ class Journal:
                     time.time(),
                 ),
             )
+            self._pending += 1
+            # Group commits: one per COMMIT_EVERY outcomes or COMMIT_SECONDS, whichever comes
+            # first. An outcome is acknowledged once committed; a crash before that re-sends
+            # it on the next run (at least once), never loses it.
+            if self._pending >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
+                self._commit()
+
+    def _commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._pending = 0
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -82,7 +103,30 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            self._commit()
             self._db.close()
+
+
+class NullJournal(Journal):
+    """Records nothing: for dry runs (which acknowledge nothing) and replays of a dead letter.
+
+    Keeps memory flat however long the stream is.
+    """
+
+    def __init__(self) -> None:  # no database at all
+        self.had_entries = False
+
+    def done(self, key: str) -> bool:
+        return False
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def counts(self) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
 
 class DeadLetter:

@@ -96,18 +96,36 @@ class DeliveryPolicy:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
-    def classify(self, status: Status, body: Any, text: str, context: Mapping[str, Any]) -> Classification:
-        """First matching declared rule, then the defaults; anything else is permanent."""
-        scope = {**context, "status": status, "response": body, "text": text}
-        message = self.vendor_message(status, body, text)
+    def classify(
+        self, status: Status, answer: Callable[[], tuple[Any, str]], context: Mapping[str, Any]
+    ) -> Classification:
+        """First matching declared rule, then the defaults; anything else is permanent.
+
+        ``answer`` gives (parsed JSON body or None, text) and is called only when a
+        rule's condition or hint, or a failure message, needs it: a plain 2xx parses nothing.
+        """
+        scope: dict[str, Any] | None = None
+
+        def full_scope() -> dict[str, Any]:
+            nonlocal scope
+            if scope is None:
+                body, text = answer()
+                scope = {**context, "status": status, "response": body, "text": text}
+            return scope
+
         for rule in (*self.responses, *_DEFAULT_RULES):
             if not rule.matches(status):
                 continue
-            if rule.when is not None and not _safely(rule.when, scope):
+            if rule.when is not None and not _safely(rule.when, full_scope()):
                 continue
-            hint = _safely(rule.hint, scope) if rule.hint is not None else None
+            if rule.outcome == "success" and rule.hint is None:
+                return Classification("success", "", None)
+            hint = _safely(rule.hint, full_scope()) if rule.hint is not None else None
+            found = full_scope()
+            message = self.vendor_message(status, found["response"], found["text"])
             return Classification(rule.outcome, message, " ".join(str(hint).split()) if hint else None)
-        return Classification("fail", message, None)
+        found = full_scope()
+        return Classification("fail", self.vendor_message(status, found["response"], found["text"]), None)
 
     def vendor_message(self, status: Status, body: Any, text: str) -> str:
         if isinstance(status, str):

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -46,8 +47,7 @@ def _apply_auth(
         return url, set()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
-        pair = f"{rendered.get('username') or ''}:{rendered.get('password') or ''}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
         return url, {"Authorization"}
     if auth.kind == "bearer":
         headers["Authorization"] = f"{auth.scheme} {rendered['token']}"
@@ -58,6 +58,11 @@ def _apply_auth(
             return url, {auth.name}
         url += ("&" if urlsplit(url).query else "?") + urlencode({auth.name: str(rendered["value"])})
     return url, set()
+
+
+@lru_cache(maxsize=64)
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _sign(spec: SignatureSpec, context: Mapping[str, Any], content: bytes, headers: dict[str, str], now: float) -> None:

@@ -23,8 +23,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from email_validator import EmailNotValidError, validate_email
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import TemplateAssertionError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -88,7 +87,10 @@ def is_valid_email(value: Any) -> bool:
 @lru_cache(maxsize=65536)
 def _email_verdict(address: str) -> bool:
     # Cached: a stream names the same contacts again and again, and validation is
-    # the single most expensive step of a render (~30 us).
+    # the single most expensive step of a render (~30 us). Imported here: it costs
+    # 15 ms at start-up, which `relay validate` should not pay.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError:
@@ -218,10 +220,7 @@ def inspect_template(source: str, allowed: Mapping[str, Iterable[str] | None]) -
     ``allowed`` maps each top-level name to the attributes it has, or None where
     any attribute is fine (the event, whose shape is not known in advance).
     """
-    try:
-        tree = ENVIRONMENT.parse(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"Jinja syntax error: {exc.message}", line=exc.lineno or 1) from None
+    tree = parse(source)
     for node in tree.find_all(nodes.Filter):
         if node.name not in ENVIRONMENT.filters:
             raise TemplateProblem(
@@ -254,9 +253,26 @@ def inspect_template(source: str, allowed: Mapping[str, Iterable[str] | None]) -
                     line=attr_node.lineno,
                     hint=_declare_hint(base.name, attr_node.attr, members),
                 )
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> nodes.Template:
+    return ENVIRONMENT.parse(source)
+
+
+def parse(source: str) -> nodes.Template:
+    """The template's AST, parsed once per distinct source (trees are only read, never changed)."""
     try:
-        ENVIRONMENT.compile(tree)
-    except TemplateAssertionError as exc:  # pragma: no cover - caught above in practice
+        return _parse_cached(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"Jinja syntax error: {exc.message}", line=exc.lineno or 1) from None
+
+
+def _jinja_compiled(build: Callable[[], Any]) -> Any:
+    """Jinja's own compilation (the plain path); its late assertion errors become TemplateProblems."""
+    try:
+        return build()
+    except TemplateAssertionError as exc:
         raise TemplateProblem(exc.message or str(exc), line=exc.lineno or 1) from None
 
 
@@ -290,11 +306,11 @@ def compile_expression(expression: str, allowed: Mapping[str, Iterable[str] | No
     fast: Renderer | None = None
     if FAST_PATH:
         try:
-            fast = compile_node(ENVIRONMENT, ENVIRONMENT.parse(source).body[0].nodes[0])  # type: ignore[attr-defined]
+            fast = compile_node(ENVIRONMENT, parse(source).body[0].nodes[0])  # type: ignore[attr-defined]
         except Unsupported:
             fast = None
     if fast is None:
-        compiled = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+        compiled = _jinja_compiled(lambda: ENVIRONMENT.compile_expression(expression, undefined_to_none=False))
 
     def evaluate(context: Mapping[str, Any]) -> Any:
         value = fast(context) if fast is not None else compiled(**context)  # type: ignore[misc]
@@ -314,11 +330,11 @@ def _compile_string(source: str, allowed: Mapping[str, Iterable[str] | None]) ->
     inspect_template(source, allowed)
     if FAST_PATH:
         try:
-            return compile_output(ENVIRONMENT, ENVIRONMENT.parse(source))
+            return compile_output(ENVIRONMENT, parse(source))
         except Unsupported:
             pass
-    template = ENVIRONMENT.from_string(source)
-    return template.render
+    template = _jinja_compiled(lambda: ENVIRONMENT.from_string(source))
+    return template.render  # type: ignore[no-any-return]
 
 
 class LeafProblem(Exception):
@@ -370,8 +386,37 @@ def compile_tree(
         except TemplateProblem as problem:
             problems.append(LeafProblem(pointer, problem))
             return _constant(None)
-        return _guard(leaf, pointer) if "{" in node else leaf
+        if "{" not in node:
+            return leaf
+        guarded = _guard(leaf, pointer)
+        return _per_settings(guarded) if FAST_PATH and _settings_only(node) else guarded
     return _constant(node)
+
+
+_SETTINGS_SCOPE = frozenset({"settings", "constants"})
+
+
+def _settings_only(source: str) -> bool:
+    """True when a template reads nothing but settings and constants: fixed for a run."""
+    names = meta.find_undeclared_variables(parse(source))
+    return bool(names) and names <= _SETTINGS_SCOPE
+
+
+def _per_settings(leaf: Renderer) -> Renderer:
+    """Render once per settings object (a run has one), not once per event: URL prefixes,
+    credentials and list IDs stop costing anything per event."""
+    memo: tuple[Any, Any] = (None, None)
+
+    def render(context: Mapping[str, Any]) -> Any:
+        nonlocal memo
+        settings = context["settings"]
+        owner, value = memo
+        if owner is not settings:
+            value = leaf(context)
+            memo = (settings, value)  # one tuple assignment: safe across worker threads
+        return value
+
+    return render
 
 
 class LeafRenderFailure(Exception):
