@@ -83,16 +83,7 @@ class MailgunFake(FakeVendor):
         )
 
     def _authorized(self, request: FakeRequest) -> bool:
-        import base64
-
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return False
-        return user == "api" and password == self.api_key
+        return request.basic_credentials() == ("api", self.api_key)
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         if not self._authorized(request):  # auth comes before everything, the 404 included
@@ -156,12 +147,7 @@ class MailgunFake(FakeVendor):
         if existing is not None and not upsert:
             raise _BadRequest(f"Address already exists '{address}'")
         if existing is None:
-            existing = lst["members"][address.lower()] = {
-                "address": address,
-                "name": "",
-                "subscribed": True,
-                "vars": {},
-            }
+            existing = _new_member(lst, address)
             message = "Mailing list member has been created"
         else:
             message = "Mailing list member has been updated"
@@ -206,12 +192,7 @@ class MailgunFake(FakeVendor):
             if existing is not None and not upsert:
                 continue  # the bulk endpoint skips duplicates silently
             if existing is None:
-                existing = lst["members"][address.lower()] = {
-                    "address": address,
-                    "name": "",
-                    "subscribed": True,
-                    "vars": {},
-                }
+                existing = _new_member(lst, address)
             form = {
                 k: (json.dumps(v) if k == "vars" else str(v).lower() if isinstance(v, bool) else v)
                 for k, v in data.items()
@@ -222,6 +203,13 @@ class MailgunFake(FakeVendor):
         if len(members) > 100:
             body = {"list": _list_view(lst), "message": "Mailing list upload started in background", "task-id": "4321"}
         return FakeResponse.json(200, body)
+
+
+def _new_member(lst: dict[str, Any], address: str) -> dict[str, Any]:
+    """A member as Mailgun creates one: subscribed, no name, no vars (matched ignoring case)."""
+    member: dict[str, Any] = {"address": address, "name": "", "subscribed": True, "vars": {}}
+    lst["members"][address.lower()] = member
+    return member
 
 
 def _address(raw: str | None) -> str:

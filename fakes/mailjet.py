@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import re
 from itertools import count
@@ -115,14 +114,7 @@ class MailjetFake(FakeVendor):
         )
 
     def _authorized(self, request: FakeRequest) -> bool:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return False
-        return user == self.api_key and password == self.secret_key
+        return request.basic_credentials() == (self.api_key, self.secret_key)
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         if not self._authorized(request):

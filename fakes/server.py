@@ -8,6 +8,7 @@ inspect state. Vendor behaviour lives in one module per vendor.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import random
@@ -34,6 +35,17 @@ class FakeRequest:
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
+
+    def basic_credentials(self) -> tuple[str, str] | None:
+        """(user, password) from an HTTP Basic Authorization header, or None."""
+        header = self.headers.get("authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        return user, password
 
     def form(self) -> dict[str, str]:
         """Fields of an urlencoded or multipart/form-data body."""
