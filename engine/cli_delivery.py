@@ -84,6 +84,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
         return
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
     console = Console(stderr=True)
     with Live(Text("starting..."), console=console, refresh_per_second=8, transient=False) as live:

@@ -244,3 +244,13 @@ def _journaled_lines(journal: Path) -> set[int]:
             return {row[0] for row in db.execute("SELECT line FROM outcomes WHERE status = 'delivered'")}
     except sqlite3.OperationalError:
         return set()
+
+
+def test_progress_display_runs(tmp_path: Path, mailjet_fake: FakeServer) -> None:
+    events = tmp_path / "events.ndjson"
+    events.write_text(ndjson([signup(f"p{i}@example.com") for i in range(20)] + ["{bad"]))
+    args = send_args(tmp_path, mailjet_fake, events)
+    args[args.index("--no-progress")] = "--progress"
+    code, out = relay(*args)
+    assert code == 1  # the bad line failed; the progress display itself must not
+    assert "sent" in out and "dropped" in out and "failed" in out
