@@ -19,7 +19,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from .decision import Decision, Trace, redact
 from .errors import RenderError
-from .model import CompiledPreset, MappingSpec, SelectorSpec
+from .model import CompiledPreset, MappingSpec, RuleSpec, SelectorSpec
 from .policy import SubRequestSpec
 from .request import build_request, build_sub_request
 from .settings import Settings
@@ -85,18 +85,19 @@ def render(
     renders the lookup request and a body as if nothing existed yet; the
     delivery loop sends the lookup and calls again with its parsed answer.
     """
-    if not event_ref and isinstance(event, Mapping) and isinstance(event.get("messageId"), str):
-        event_ref = f"messageId {event['messageId']}"
     if not isinstance(event, Mapping):
         raise RenderError(preset.name, "/", "an event must be a JSON object", event_ref=event_ref)
     secrets = settings.secrets
-    stage = "/selectors"
+    # `stage` names what is being evaluated, as a cheap reference; the JSON pointer is
+    # only spelled out if something fails (see _where), not on every event.
+    stage: Any = "/selectors"
     try:
         trace = Trace()
         context: dict[str, Any] = dict(preset.variables)
+        selected = trace.selectors
         for name, selector in preset.selectors.items():
-            stage = f"/selectors/{name}"
-            context[name], trace.selectors[name] = _select(selector, event)
+            stage = selector
+            context[name], selected[name] = _select(selector, event)
         context["event"] = event
         context["settings"] = settings.values
         context["mapping"] = None
@@ -105,7 +106,7 @@ def render(
             context[preset.lookup.name] = lookup if looked_up else None
         chosen = None
         for mapping in preset.mappings:
-            stage = f"{mapping.pointer}/match"
+            stage = mapping
             if _matches(mapping, event, context):
                 chosen = mapping
                 break
@@ -115,7 +116,7 @@ def render(
         already_set: set[str] = set()
         effective: list[str] = []
         for rule in preset.rules:
-            stage = f"{rule.pointer}/when"
+            stage = rule
             if rule.when is not None and not rule.when(context):
                 continue
             if rule.drop is not None:
@@ -125,7 +126,7 @@ def render(
             for variable, renderer in rule.sets:
                 if variable in already_set:
                     continue
-                stage = f"{rule.pointer}/set/{variable}"
+                stage = (rule, variable)
                 context[variable] = renderer(context)
                 already_set.add(variable)
                 applied.append(variable)
@@ -134,7 +135,7 @@ def render(
                 effective.append(rule.name)
         stage = "/fields"
         fields = preset.base_fields(context)
-        stage = f"{chosen.pointer}/fields"
+        stage = (chosen, "fields")
         context["fields"] = _Fields(deep_merge(fields, chosen.fields(context)))
         order_key = None
         if preset.delivery.order_by is not None:
@@ -151,16 +152,46 @@ def render(
             lookup_request = build_sub_request(
                 preset, _lookup_as_sub_request(preset), context, secrets, "/request/lookup"
             )
-    except RenderError:
-        raise
+    except RenderError as exc:
+        if exc.event_ref or not _reference(event):
+            raise
+        raise type(exc)(exc.preset, exc.field, exc.detail, event_ref=_reference(event)) from None
     except LeafRenderFailure as failure:
-        raise RenderError(preset.name, failure.pointer, redact(str(failure), secrets), event_ref=event_ref) from None
+        where, detail = failure.pointer, str(failure)
     except _RENDER_FAILURES as exc:
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise RenderError(preset.name, stage, redact(message, secrets), event_ref=event_ref) from None
-    return Decision(
-        "send", None, ", ".join(effective) or None, request, trace, secrets, lookup=lookup_request, order_key=order_key
-    )
+        where, detail = _where(stage), getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    else:
+        return Decision(
+            "send",
+            None,
+            ", ".join(effective) or None,
+            request,
+            trace,
+            secrets,
+            lookup=lookup_request,
+            order_key=order_key,
+        )
+    raise RenderError(preset.name, where, redact(detail, secrets), event_ref=event_ref or _reference(event))
+
+
+def _reference(event: Mapping[str, Any]) -> str:
+    """How an error names the event: its messageId (never a value from it)."""
+    message_id = event.get("messageId")
+    return f"messageId {message_id}" if isinstance(message_id, str) else ""
+
+
+def _where(stage: Any) -> str:
+    """The JSON pointer of what was being evaluated when rendering failed."""
+    if isinstance(stage, SelectorSpec):
+        return f"/selectors/{stage.name}"
+    if isinstance(stage, MappingSpec):
+        return f"{stage.pointer}/match"
+    if isinstance(stage, RuleSpec):
+        return f"{stage.pointer}/when"
+    if isinstance(stage, tuple):
+        owner, part = stage
+        return f"{owner.pointer}/fields" if part == "fields" else f"{owner.pointer}/set/{part}"
+    return str(stage)
 
 
 def _lookup_as_sub_request(preset: CompiledPreset) -> SubRequestSpec:
