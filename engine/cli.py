@@ -14,7 +14,7 @@ from .errors import EventError, GoldenError, PresetErrors, RelayError
 from .golden import add_case, discover_cases, run_case, update_case
 from .model import CompiledPreset
 from .paths import display_path, preset_dirs, presets_dir, presets_root_of, resolve_preset
-from .settings import load_settings_file
+from .settings import Settings, load_settings_file
 
 __all__ = ["main"]
 
@@ -40,9 +40,23 @@ def open_preset(name: str, presets_root: Path | None) -> CompiledPreset:
         raise SystemExit(1) from None
 
 
-def read_settings(path: Path, preset: CompiledPreset) -> Any:
+#: Settings-file key for run options (rate_limit, max_attempts), not preset settings.
+RESERVED = "relay"
+
+
+def resolve_run_settings(preset: CompiledPreset, raw: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    """Split the run options off a settings mapping, then validate the rest against the preset."""
+    raw = dict(raw)
+    options = raw.pop(RESERVED, None) or {}
+    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts"}:
+        raise click.UsageError(f"settings key '{RESERVED}' takes only rate_limit and max_attempts")
+    return preset.resolve_settings(raw), options
+
+
+def read_settings(path: Path, preset: CompiledPreset) -> tuple[Settings, dict[str, Any]]:
+    """The same settings file serves every command; a bad one exits 2 naming each field."""
     try:
-        return preset.resolve_settings(load_settings_file(path))
+        return resolve_run_settings(preset, load_settings_file(path))
     except RelayError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
@@ -109,7 +123,7 @@ def render(
 ) -> None:
     """Show the request PRESET would send for one event, with the decision trace. Sends nothing."""
     preset = open_preset(preset_name, presets_root)
-    settings = read_settings(settings_path, preset)
+    settings, _ = read_settings(settings_path, preset)
     try:
         decision = preset.render(read_event(event_source), settings)
     except RelayError as exc:

@@ -14,39 +14,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .checks import run_checks
-from .cli import _presets_option, main, open_preset
+from .cli import _presets_option, main, open_preset, read_settings
 from .deliver import Deliverer
-from .errors import RelayError
 from .journal import DeadLetter, Journal, NullJournal
 from .model import CompiledPreset
 from .ratelimit import TokenBucket
 from .runner import StreamStats, read_lines, run_stream
-from .settings import Settings, load_settings_file
+from .settings import Settings
 from .transport import RequestsTransport
 
 if TYPE_CHECKING:  # rich is imported where it is used: the offline commands start faster
     from rich.console import Console
     from rich.text import Text
 
-__all__ = ["deliver_stream", "print_summary", "resolve_run_settings"]
-
-RESERVED = "relay"  # settings-file key for run options (rate_limit, max_attempts), not preset settings
-
-
-def resolve_run_settings(preset: CompiledPreset, raw: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
-    raw = dict(raw)
-    options = raw.pop(RESERVED, None) or {}
-    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts"}:
-        raise click.UsageError(f"settings key '{RESERVED}' takes only rate_limit and max_attempts")
-    return preset.resolve_settings(raw), options
-
-
-def _load(preset: CompiledPreset, path: Path) -> tuple[Settings, dict[str, Any]]:
-    try:
-        return resolve_run_settings(preset, load_settings_file(path))
-    except RelayError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+__all__ = ["deliver_stream", "print_summary"]
 
 
 def _redirects(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -167,6 +148,14 @@ def print_summary(title: str, stats: StreamStats, dead_letter: Path | None, cons
         console.print(f"  {stats.failed} failed events are in {dead_letter} (relay replay {dead_letter} ...)")
 
 
+def _finish(preset: CompiledPreset, stats: StreamStats, summary_json: Path | None) -> None:
+    """Write the JSON summary if asked; the exit code says whether anything failed."""
+    if summary_json:
+        summary_json.write_text(json.dumps({"preset": preset.name, **stats.as_dict()}, indent=2) + "\n")
+    if stats.failed:
+        raise SystemExit(1)
+
+
 def _common_send_options(func: Any) -> Any:
     for option in reversed(
         [
@@ -225,7 +214,7 @@ def send(
     Re-running the same command resumes: events the journal recorded are skipped.
     """
     preset = open_preset(preset_name, presets_root)
-    settings, options = _load(preset, settings_path)
+    settings, options = read_settings(settings_path, preset)
     journal_path = journal_path or Path("relay-out") / f"{preset.name}.journal.sqlite"
     dead_letter_path = dead_letter_path or Path("relay-out") / f"{preset.name}.deadletter.ndjson"
     if dry_run:
@@ -253,10 +242,7 @@ def send(
     print_summary(
         f"relay send {preset.name}" + (" (dry run)" if dry_run else ""), stats, None if dry_run else dead_letter_path
     )
-    if summary_json:
-        summary_json.write_text(json.dumps({"preset": preset.name, **stats.as_dict()}, indent=2) + "\n")
-    if stats.failed:
-        raise SystemExit(1)
+    _finish(preset, stats, summary_json)
 
 
 @main.command()
@@ -283,7 +269,7 @@ def replay(
         click.echo(f"{dead_letter} is empty: nothing to replay")
         return
     preset = open_preset(presets.pop(), presets_root)
-    settings, options = _load(preset, settings_path)
+    settings, options = read_settings(settings_path, preset)
     lines = "".join(
         (json.dumps(e["event"]) if not isinstance(e["event"], str) else e["event"]) + "\n" for e in unique
     ).encode()
@@ -305,10 +291,7 @@ def replay(
     )
     os.replace(remaining, dead_letter)  # the dead letter now holds only what still fails
     print_summary(f"relay replay {dead_letter}", stats, dead_letter)
-    if summary_json:
-        summary_json.write_text(json.dumps({"preset": preset.name, **stats.as_dict()}, indent=2) + "\n")
-    if stats.failed:
-        raise SystemExit(1)
+    _finish(preset, stats, summary_json)
 
 
 @main.command()
@@ -322,7 +305,7 @@ def check(
 ) -> None:
     """Preflight: do the credentials, the list and the needed properties work?"""
     preset = open_preset(preset_name, presets_root)
-    settings, _ = _load(preset, settings_path)
+    settings, _ = read_settings(settings_path, preset)
     if not preset.checks:
         click.echo(f"{preset.name} declares no checks")
         return

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .checks import run_checks
-from .cli import _presets_option, main, open_preset
-from .cli_delivery import deliver_stream, print_summary, resolve_run_settings
+from .cli import _presets_option, main, open_preset, resolve_run_settings
+from .cli_delivery import deliver_stream, print_summary
 from .deliver import Deliverer
 from .paths import ROOT
 from .transport import RequestsTransport

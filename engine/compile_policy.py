@@ -60,11 +60,17 @@ def compile_sub_request(builder: _Builder, raw: dict[str, Any], allowed: Allowed
 def compile_lookup(builder: _Builder, raw: dict[str, Any] | None, allowed: Allowed) -> LookupSpec | None:
     if raw is None:
         return None
+    url = builder._tree(raw["url"], allowed, "/request/lookup/url")
     return LookupSpec(
-        url=builder._tree(raw["url"], allowed, "/request/lookup/url"),
+        url=url,
         name=raw["as"],
         missing=frozenset(raw.get("missing", [404])),
+        request=SubRequestSpec("GET", url, _no_headers, None, "json"),
     )
+
+
+def _no_headers(_context: Any) -> dict[str, Any]:
+    return {}
 
 
 def compile_checks(builder: _Builder, raw: list[dict[str, Any]], allowed: Allowed) -> tuple[CheckSpec, ...]:

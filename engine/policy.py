@@ -198,6 +198,8 @@ class LookupSpec:
     url: Renderer
     name: str
     missing: frozenset[int]
+    #: The GET request itself, built once at load time (it uses the main request's auth).
+    request: SubRequestSpec
 
 
 @dataclass(frozen=True)

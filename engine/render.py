@@ -20,7 +20,6 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from .decision import Decision, Trace, redact
 from .errors import RenderError
 from .model import CompiledPreset, MappingSpec, RuleSpec, SelectorSpec
-from .policy import SubRequestSpec
 from .request import build_request, build_sub_request
 from .settings import Settings
 from .templating import LeafRenderFailure
@@ -149,9 +148,7 @@ def render(
         lookup_request = None
         if preset.lookup is not None and not looked_up:
             stage = "/request/lookup"
-            lookup_request = build_sub_request(
-                preset, _lookup_as_sub_request(preset), context, secrets, "/request/lookup"
-            )
+            lookup_request = build_sub_request(preset, preset.lookup.request, context, secrets, "/request/lookup")
     except RenderError as exc:
         if exc.event_ref or not _reference(event):
             raise
@@ -192,12 +189,3 @@ def _where(stage: Any) -> str:
         owner, part = stage
         return f"{owner.pointer}/fields" if part == "fields" else f"{owner.pointer}/set/{part}"
     return str(stage)
-
-
-def _lookup_as_sub_request(preset: CompiledPreset) -> SubRequestSpec:
-    assert preset.lookup is not None
-    return SubRequestSpec("GET", preset.lookup.url, _no_headers, None, "json")
-
-
-def _no_headers(_context: Mapping[str, Any]) -> dict[str, Any]:
-    return {}
