@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from engine.templating import is_valid_email
+from relay.expr.filters import is_valid_email
 
 __all__ = ["HANDWRITTEN"]
 

@@ -28,11 +28,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import relay
+from relay import CompiledPreset, RunOptions, deliver_stream, load_preset
+from relay.authoring.golden import discover_cases
+from relay.bundled import presets_dir, schemas_dir
+
 from bench.events import generate
 from bench.handwritten import HANDWRITTEN
-from engine import CompiledPreset, load_preset
-from engine.golden import discover_cases
-from engine.paths import ROOT
+
+#: The repository: commands are timed from here (`relay validate` of the bundled presets).
+ROOT = Path(__file__).resolve().parent.parent
 
 PRESETS = ["mailgun", "mailjet", "sendgrid", "brevo", "klaviyo", "webhook"]
 NOW = 1_700_000_000.0
@@ -48,7 +53,7 @@ def _settings(name: str) -> dict[str, Any]:
 
 
 def _engine_outcome(preset: CompiledPreset, settings: Any, event: Any) -> tuple[Any, ...]:
-    decision = preset.render(event, settings, now=NOW)
+    decision = relay.render(preset, event, settings, now=NOW)
     if decision.action == "drop":
         return ("drop", decision.rule)
     request = decision.request
@@ -74,7 +79,7 @@ def figure_render(quick: bool) -> list[Row]:
     events = list(generate(2_000 if quick else 10_000))
     rows = []
     for name in PRESETS:
-        preset = load_preset(ROOT / "presets" / name)
+        preset = load_preset(presets_dir() / name)
         settings = preset.resolve_settings(_settings(name), environ={})
         hand = HANDWRITTEN[name]
         values = settings.values
@@ -83,7 +88,7 @@ def figure_render(quick: bool) -> list[Row]:
             ours, theirs = _engine_outcome(preset, settings, event), hand(event, values, NOW)
             assert ours == theirs, f"{name}: engine and hand-written differ for {event['messageId']}:\n{ours}\n{theirs}"
             sends += ours[0] == "send"
-        engine_s = _best(lambda: [preset.render(e, settings, now=NOW) for e in events], 3)  # noqa: B023
+        engine_s = _best(lambda: [relay.render(preset, e, settings, now=NOW) for e in events], 3)  # noqa: B023
         hand_s = _best(lambda: [hand(e, values, NOW) for e in events], 3)  # noqa: B023
         per_event, baseline = engine_s / len(events) * 1e6, hand_s / len(events) * 1e6
         rows.append(
@@ -112,11 +117,11 @@ def _wall(command: list[str], repeats: int, cwd: Path = ROOT) -> float:
 def figure_validate(quick: bool) -> list[Row]:
     repeats = 3 if quick else 5
     python = _wall([sys.executable, "-c", "pass"], repeats)
-    bundled = _wall([sys.executable, "-m", "engine", "validate"], repeats)
+    bundled = _wall([sys.executable, "-m", "relay", "validate"], repeats)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "presets"
-        source = (ROOT / "presets" / "mailjet" / "preset.yaml").read_text()
-        schema = ROOT / "schemas" / "mailjet" / "managecontact.schema.json"
+        source = (presets_dir() / "mailjet" / "preset.yaml").read_text()
+        schema = schemas_dir() / "mailjet" / "managecontact.schema.json"
         for index in range(50):
             folder = root / f"gen{index:02d}"
             folder.mkdir(parents=True)
@@ -125,7 +130,7 @@ def figure_validate(quick: bool) -> list[Row]:
                     "../../schemas/mailjet/managecontact.schema.json", str(schema)
                 )
             )
-        fifty = _wall([sys.executable, "-m", "engine", "validate", "--presets", str(root)], repeats)
+        fifty = _wall([sys.executable, "-m", "relay", "validate", "--presets", str(root)], repeats)
     count = len(PRESETS)
     return [
         {
@@ -156,7 +161,7 @@ def _fake_process(config: dict[str, Any]) -> Iterator[str]:
         path = Path(scratch) / "fake.json"
         path.write_text(json.dumps(config))
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine", "fake", "mailjet", "--config", str(path)],
+            [sys.executable, "-m", "relay", "fake", "mailjet", "--config", str(path)],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             text=True,
@@ -173,32 +178,28 @@ def _fake_process(config: dict[str, Any]) -> Iterator[str]:
 def figure_delivery(quick: bool) -> list[Row]:
     import requests
 
-    from engine.cli_delivery import deliver_stream
-
-    preset = load_preset(ROOT / "presets" / "mailjet")
+    preset = load_preset(presets_dir() / "mailjet")
     raw_settings = {"api_key": "pub-bench", "secret_key": "sec-bench", "list_id": 10001}
     settings = preset.resolve_settings(raw_settings, environ={})
     fake_config = {**raw_settings, "lists": [10001], "properties": dict(preset.constants["properties"])}
     count = 400 if quick else 2_000
-    events = [e for e in generate(count * 3) if preset.render(e, settings, now=NOW).action == "send"][:count]
+    events = [e for e in generate(count * 3) if relay.render(preset, e, settings, now=NOW).action == "send"][:count]
     lines = "".join(json.dumps(e) + "\n" for e in events).encode()
-    requests_ = [preset.render(e, settings, now=NOW).request for e in events]
+    requests_ = [relay.render(preset, e, settings, now=NOW).request for e in events]
     rows = []
     for concurrency in (1, 8, 32):
         with _fake_process(fake_config) as url, tempfile.TemporaryDirectory() as scratch:
-            options = {"rate_limit": {"rate": 1e6, "burst": 1000}}
+            options = RunOptions(rate=1e6, burst=1000)
             start = time.perf_counter()
             stats = deliver_stream(
                 preset,
                 settings,
-                options,
                 io.BytesIO(lines),
+                options=options,
                 concurrency=concurrency,
-                dry_run=False,
                 journal_path=Path(scratch) / "j.sqlite",
                 dead_letter_path=Path(scratch) / "d.ndjson",
                 redirects={"https://api.mailjet.com": url},
-                progress=False,
             )
             relay_s = time.perf_counter() - start
             assert stats.delivered == len(events), stats.as_dict()
@@ -242,7 +243,7 @@ def _peak_rss_mb(count: int) -> float:
         "import resource, subprocess, sys\n"
         "gen = subprocess.Popen([sys.executable, '-m', 'bench.events', '--count', sys.argv[1]],"
         " stdout=subprocess.PIPE)\n"
-        "run = subprocess.run([sys.executable, '-m', 'engine', 'send', 'mailjet', '-', '--settings', sys.argv[2],"
+        "run = subprocess.run([sys.executable, '-m', 'relay', 'send', 'mailjet', '-', '--settings', sys.argv[2],"
         " '--dry-run', '--no-progress', '--concurrency', '4'], stdin=gen.stdout, capture_output=True)\n"
         "gen.wait()\n"
         "assert run.returncode == 0, run.stdout[-2000:]\n"

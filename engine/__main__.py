@@ -1,4 +1,4 @@
-"""``python -m engine`` is the same as the ``relay`` command."""
+"""``python -m relay`` is the same as the ``relay`` command."""
 
 from .cli import main
 

@@ -3,12 +3,23 @@
     RelayError
     ├── PresetError            one located problem in a preset or settings file
     ├── PresetErrors           all problems found in one preset (``.errors``)
+    ├── PresetNotFound         no preset by that name or path (the message lists the known ones)
+    ├── TemplateError          a template that does not compile, or uses names it may not
     ├── SettingsError          settings that do not fit the preset's declaration
+    ├── InputError             a file relay was asked to read is missing or unreadable
     ├── EventError             an input event that cannot be read (bad JSON, not an object)
     ├── RenderError            an event that could not be turned into a request
     │   └── RequestSchemaError the rendered body failed the destination's request schema
+    ├── LeafRenderError        one template leaf failed (internal: the renderer makes it a RenderError)
     ├── GoldenError            a golden case file that cannot be used
-    └── DeliveryError          a request the vendor did not accept (see ``retryable``)
+    │   └── GoldenMismatch     a golden case whose render differs from its expectation
+    ├── DeliveryError          a request the vendor did not accept (see ``retryable``)
+    └── TransportError         no HTTP answer at all: a timeout or a connection error
+
+The compiler turns every TemplateError into a located PresetError, and the
+renderer every LeafRenderError into a RenderError, so callers of the public API
+only ever see PresetErrors, SettingsError, EventError, RenderError and the
+delivery errors.
 
 Messages never contain secret values: render errors name the preset, the field
 and the event's position, never settings; delivery errors carry the vendor's own
@@ -23,13 +34,19 @@ __all__ = [
     "DeliveryError",
     "EventError",
     "GoldenError",
+    "GoldenMismatch",
+    "InputError",
+    "LeafRenderError",
     "Location",
     "PresetError",
     "PresetErrors",
+    "PresetNotFound",
     "RelayError",
     "RenderError",
     "RequestSchemaError",
     "SettingsError",
+    "TemplateError",
+    "TransportError",
 ]
 
 
@@ -92,6 +109,23 @@ def _error_order(error: PresetError) -> tuple[str, int, int, str]:
     return (loc.file, loc.line, loc.col, error.message) if loc else ("", 0, 0, error.message)
 
 
+class PresetNotFound(RelayError):
+    """No preset by that name or path; the message lists the known ones."""
+
+
+class TemplateError(RelayError):
+    """A template that does not compile or uses names it may not; raised at load time.
+
+    ``line`` counts from the template's first line, so a block scalar can be located.
+    """
+
+    def __init__(self, message: str, *, line: int = 1, hint: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.hint = hint
+        super().__init__(message)
+
+
 class SettingsError(RelayError):
     """Settings that do not fit the preset: names the field, never its value."""
 
@@ -99,6 +133,10 @@ class SettingsError(RelayError):
         self.preset = preset
         self.problems = problems
         super().__init__(f"settings for preset '{preset}' are invalid:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class InputError(RelayError):
+    """A file or stream relay was asked to read is missing or cannot be read."""
 
 
 class EventError(RelayError):
@@ -111,23 +149,48 @@ class EventError(RelayError):
 
 
 class RenderError(RelayError):
-    """An event that could not be rendered; names preset, field and event, no values."""
+    """An event that could not be rendered; names preset, field and event, no values.
 
-    def __init__(self, preset: str, field: str, message: str, *, event_ref: str = "") -> None:
+    ``field`` is the JSON pointer of the preset node that failed, and ``location``
+    where that node is written (``file:line:col``), so nobody renders twice to find it.
+    """
+
+    def __init__(
+        self, preset: str, field: str, message: str, *, event_ref: str = "", location: Location | None = None
+    ) -> None:
         self.preset = preset
         self.field = field
         self.event_ref = event_ref
         self.detail = message
+        self.location = location
         where = f" ({event_ref})" if event_ref else ""
         super().__init__(f"{preset}: {field}: {message}{where}")
+
+    def located(self) -> str:
+        """The message prefixed with ``file:line:col`` of the failing preset node, when known."""
+        return f"{self.location}: {self}" if self.location else str(self)
 
 
 class RequestSchemaError(RenderError):
     """The rendered body does not pass the destination's request schema."""
 
 
+class LeafRenderError(RelayError):
+    """A template leaf failed while rendering; ``pointer`` says which. The renderer
+    turns it into a RenderError naming the preset and the event."""
+
+    def __init__(self, pointer: str, cause: Exception) -> None:
+        self.pointer = pointer
+        self.cause = cause
+        super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
+
+
 class GoldenError(RelayError):
     """A golden case file that is malformed or cannot be rendered."""
+
+
+class GoldenMismatch(GoldenError):
+    """A golden case whose render differs from its expectation; the message is the diff."""
 
 
 class DeliveryError(RelayError):
@@ -155,3 +218,12 @@ class DeliveryError(RelayError):
         if hint:
             text += f" (hint: {hint})"
         super().__init__(text)
+
+
+class TransportError(RelayError):
+    """No HTTP answer: ``kind`` is ``timeout`` or ``connection_error``; ``detail`` never holds a URL."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}")

@@ -1,6 +1,7 @@
 """Faithful fake vendor servers for tests, the demo and users (``relay fake NAME``).
 
-Kept outside ``engine/`` on purpose: the engine knows no vendor.
+Kept outside ``engine/`` on purpose (the engine knows no vendor); the wheel installs
+them as ``relay.fakes``, because users run ``relay fake`` too.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from relay import CompiledPreset, load_preset
+from relay.preset.locate import resolve_preset
 
-from engine import CompiledPreset, load_preset
-from engine.paths import ROOT, resolve_preset
+from tests.paths import ROOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from engine import CompiledPreset
-from engine.deliver import Deliverer
-from engine.transport import RequestsTransport
-from fakes import FakeServer, MailgunFake, MailjetFake
+from relay import CompiledPreset
+from relay.delivery.deliver import Deliverer
+from relay.delivery.transport import RedirectTransport, RequestsTransport
+from relay.fakes import FakeServer, MailgunFake, MailjetFake
 
 REAL_HOSTS = {
     "mailgun": ["https://api.mailgun.net", "https://api.eu.mailgun.net"],
@@ -49,7 +49,9 @@ def deliverer(
     sleeps: Sleeps | None = None,
 ) -> Deliverer:
     resolved = preset.resolve_settings(settings, environ={})
-    transport = RequestsTransport(connect_timeout=2.0, read_timeout=read_timeout, redirects=redirects(preset, server))
+    transport = RedirectTransport(
+        RequestsTransport(connect_timeout=2.0, read_timeout=read_timeout), redirects(preset, server)
+    )
     return Deliverer(
         preset, resolved, transport, sleep=sleeps if sleeps is not None else Sleeps(), rng=random.Random(7)
     )

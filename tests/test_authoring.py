@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from relay import load_preset
+from relay.authoring.docs import render_docs
+from relay.cli import main
 from ruamel.yaml import YAML
 
-from engine import load_preset
-from engine.cli import main
-from engine.docs import render_docs
-from engine.paths import ROOT
+from tests.paths import ROOT
 
 pytest_plugins = ["pytester"]
 
@@ -198,7 +198,7 @@ def test_pre_commit_hooks_run_against_a_user_repository(tmp_path: Path) -> None:
         command = shlex.split(hook["entry"])
         assert command[0] == "relay"
         run = subprocess.run(
-            [sys.executable, "-m", "engine", *command[1:], "--presets", "presets"],
+            [sys.executable, "-m", "relay", *command[1:], "--presets", "presets"],
             cwd=repo,
             capture_output=True,
             text=True,
@@ -209,7 +209,7 @@ def test_pre_commit_hooks_run_against_a_user_repository(tmp_path: Path) -> None:
     broken = repo / "presets" / "acme_crm" / "preset.yaml"
     broken.write_text(broken.read_text().replace("encoding: json", "encodng: json"))
     run = subprocess.run(
-        [sys.executable, "-m", "engine", "validate", "--presets", "presets"],
+        [sys.executable, "-m", "relay", "validate", "--presets", "presets"],
         cwd=repo,
         capture_output=True,
         text=True,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from relay import load_preset
+
 from bench.events import generate
 from bench.handwritten import HANDWRITTEN
 from bench.run import NOW, PRESETS, _engine_outcome, _settings
-from engine import load_preset
-from engine.paths import ROOT
+from tests.paths import ROOT
 
 
 def test_handwritten_baselines_match_the_engine_byte_for_byte() -> None:

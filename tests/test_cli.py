@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
+from relay.cli import main
 
-from engine.cli import main
-from engine.paths import ROOT
+from tests.paths import ROOT
 
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 

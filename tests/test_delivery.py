@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from relay import CompiledPreset
+from relay.authoring.golden import GoldenCase, discover_cases
+from relay.delivery.ratelimit import TokenBucket
+from relay.delivery.retry import wait_from_headers
+from relay.fakes import FakeServer, Fault, MailgunFake, MailjetFake
 
-from engine import CompiledPreset
-from engine.golden import GoldenCase, discover_cases
-from engine.policy import wait_from_headers
-from engine.ratelimit import TokenBucket
-from fakes import FakeServer, Fault, MailgunFake, MailjetFake
 from tests.delivery_helpers import MAILGUN_SETTINGS, MAILJET_SETTINGS, Sleeps, deliverer, fake_for
 
 SEND_CASES = [
@@ -27,7 +27,7 @@ def test_every_golden_send_path_lands_in_the_fake(case: GoldenCase, presets: dic
     preset = presets[case.preset]
     settings = {k: v for k, v in case.settings.items() if k != "relay"}
     with FakeServer(fake_for(preset, settings)) as server:
-        outcome = deliverer(preset, settings, server).process(case.event)
+        outcome = deliverer(preset, settings, server).deliver(case.event)
         assert outcome.status == "delivered", outcome
         body = case.expected["request"]["body"]
         if preset.name == "mailgun":
@@ -71,7 +71,7 @@ def test_mailgun_vars_survive_identified_page_order(mailgun: CompiledPreset) -> 
     ]
     with FakeServer(fake_for(mailgun, MAILGUN_SETTINGS)) as server:
         delivery = deliverer(mailgun, MAILGUN_SETTINGS, server)
-        outcomes = [delivery.process(event) for event in events]
+        outcomes = [delivery.deliver(event) for event in events]
         assert [o.status for o in outcomes] == ["delivered"] * 3
         assert [o.lookups for o in outcomes] == [1, 1, 1]
         assert [o.requests for o in outcomes] == [2, 2, 2]  # the read-before-write shows in the stats
@@ -115,7 +115,7 @@ def test_transient_failures_are_retried_until_success(
     with FakeServer(fake_for(mailjet, MAILJET_SETTINGS)) as server:
         server.inject(fault)
         sleeps = Sleeps()
-        outcome = deliverer(mailjet, MAILJET_SETTINGS, server, read_timeout=read_timeout, sleeps=sleeps).process(SIGNUP)
+        outcome = deliverer(mailjet, MAILJET_SETTINGS, server, read_timeout=read_timeout, sleeps=sleeps).deliver(SIGNUP)
         assert outcome.status == "delivered", outcome
         assert outcome.retries == expected_retries and outcome.attempts == expected_retries + 1
         assert len(sleeps) == expected_retries
@@ -127,7 +127,7 @@ def test_transient_failures_are_retried_until_success(
 def test_retries_stop_at_max_attempts(mailjet: CompiledPreset) -> None:
     with FakeServer(fake_for(mailjet, MAILJET_SETTINGS)) as server:
         server.inject(Fault("status", status=503, times=99))
-        outcome = deliverer(mailjet, MAILJET_SETTINGS, server).process(SIGNUP)
+        outcome = deliverer(mailjet, MAILJET_SETTINGS, server).deliver(SIGNUP)
     assert outcome.status == "failed"
     assert (outcome.http_status, outcome.attempts) == (503, mailjet.delivery.max_attempts)
 
@@ -144,8 +144,8 @@ def test_retries_stop_at_max_attempts(mailjet: CompiledPreset) -> None:
 def test_rate_limit_headers_set_the_wait(
     mailgun: CompiledPreset, headers: dict[str, str], expected_wait: float | None
 ) -> None:
-    from engine.deliver import Deliverer
-    from engine.transport import MockTransport, Response
+    from relay.delivery.deliver import Deliverer
+    from relay.delivery.transport import MockTransport, Response
 
     answers = [Response(429, {"Content-Type": "application/json", **headers}, b'{"message": "Too Many Requests"}')]
 
@@ -157,7 +157,7 @@ def test_rate_limit_headers_set_the_wait(
     sleeps = Sleeps()
     settings = mailgun.resolve_settings(MAILGUN_SETTINGS, environ={})
     delivery = Deliverer(mailgun, settings, MockTransport(handler), sleep=sleeps, clock=lambda: 1700000000.0)
-    outcome = delivery.process({"type": "identify", "traits": {"email": "a@example.com"}})
+    outcome = delivery.deliver({"type": "identify", "traits": {"email": "a@example.com"}})
     assert outcome.status == "delivered" and outcome.retries == 1
     if expected_wait is None:
         assert 0 <= sleeps[0] <= mailgun.delivery.backoff_base
@@ -225,7 +225,7 @@ def test_permanent_failures_carry_vendor_message_and_hint(
     preset = presets[preset_name]
     real = MAILGUN_SETTINGS if preset_name == "mailgun" else MAILJET_SETTINGS
     with FakeServer(fake_for(preset, real, **fake_options)) as server:
-        outcome = deliverer(preset, settings, server).process(SIGNUP)
+        outcome = deliverer(preset, settings, server).deliver(SIGNUP)
     assert outcome.status == "failed" and outcome.http_status == status and outcome.attempts == 1
     text = f"{outcome.reason} {outcome.hint}"
     for phrase in phrases:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import engine
-from engine import CompiledPreset, PresetErrors, RenderError, SettingsError, load_preset
-from engine.templating import LeafProblem, TemplateProblem, compile_expression, compile_tree
-from engine.yamlsource import load_yaml_text
+import relay
+from relay import CompiledPreset, PresetErrors, RenderError, SettingsError, load_preset
+from relay.errors import TemplateError
+from relay.expr.templates import LeafProblem, compile_expression, compile_tree
+from relay.preset.source import load_yaml_text
 
 ANY: dict[str, Any] = {"x": None, "event": None}
 
@@ -72,7 +72,7 @@ def test_the_sandbox_refuses_unsafe_templates(source: str) -> None:
     renderer = compile_tree(source, ANY, [])
     with pytest.raises(Exception) as caught:
         renderer({"x": {}})
-    assert type(caught.value).__name__ in ("LeafRenderFailure", "SecurityError", "UndefinedError")
+    assert type(caught.value).__name__ in ("LeafRenderError", "SecurityError", "UndefinedError")
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_expression_with_undefined_attribute_fails_loudly() -> None:
 
 
 def test_declared_attribute_check() -> None:
-    with pytest.raises(TemplateProblem, match=r"'settings\.nope' is not declared"):
+    with pytest.raises(TemplateError, match=r"'settings\.nope' is not declared"):
         compile_expression("settings.nope", {"settings": ["api_key"]})
 
 
@@ -108,7 +108,7 @@ def test_declared_attribute_check() -> None:
 
 @pytest.mark.parametrize("text", ["a: !!python/object/apply:os.system ['echo hacked']\n", "a:\n  b: !custom x\n"])
 def test_yaml_tags_are_refused_not_executed(text: str) -> None:
-    with pytest.raises(engine.PresetError, match=r"YAML tag .* is not allowed"):
+    with pytest.raises(relay.PresetError, match=r"YAML tag .* is not allowed"):
         load_yaml_text(text, "x.yaml")
 
 
@@ -133,7 +133,7 @@ def test_settings_errors_name_every_field_and_never_a_secret(mailgun: CompiledPr
 
 
 def test_secret_enum_problem_does_not_echo_the_value() -> None:
-    from engine.settings import SettingSpec
+    from relay.preset.settings import SettingSpec
 
     spec = SettingSpec(name="k", type="string", secret=True, enum=("a", "b"))
     assert "hunter2" not in (spec.type_problem("hunter2") or "")
@@ -162,7 +162,7 @@ JANE = {"type": "identify", "anonymousId": "a", "traits": {"email": "jane@exampl
 def test_secrets_never_appear_in_the_reviewable_output(mailgun: CompiledPreset) -> None:
     settings = mailgun.resolve_settings({"api_key": "super-secret-key", "list_address": "l@mg.example.com"}, environ={})
     event = {**JANE, "traits": {**JANE["traits"], "company": "super-secret-key"}}
-    decision = mailgun.render(event, settings)
+    decision = relay.render(mailgun, event, settings)
     dumped = json.dumps(decision.to_dict(trace=True))
     assert "super-secret-key" not in dumped
     assert decision.to_dict()["request"]["headers"]["Authorization"] == "Basic <redacted>"
@@ -177,7 +177,7 @@ def test_render_errors_name_preset_field_and_event_but_no_secret(mailgun: Compil
         "properties": {"email": "a@example.com", "revenue": "super-secret-key"},
     }
     with pytest.raises(RenderError) as caught:
-        mailgun.render(event, settings)
+        relay.render(mailgun, event, settings)
     text = str(caught.value)
     assert text.startswith("mailgun: /mappings/3/fields/vars/last_order_revenue:")
     assert "messageId m-1" in text and "super-secret-key" not in text
@@ -186,7 +186,7 @@ def test_render_errors_name_preset_field_and_event_but_no_secret(mailgun: Compil
 def test_non_object_event_is_a_render_error(mailgun: CompiledPreset) -> None:
     settings = mailgun.resolve_settings({"api_key": "k", "list_address": "l@x.com"}, environ={})
     with pytest.raises(RenderError, match="JSON object"):
-        mailgun.render(["not", "an", "object"], settings)
+        relay.render(mailgun, ["not", "an", "object"], settings)
 
 
 def test_request_schema_violation_is_reported(tmp_path: Path) -> None:
@@ -199,8 +199,8 @@ def test_request_schema_violation_is_reported(tmp_path: Path) -> None:
     (tmp_path / "preset.yaml").write_text(text)
     preset = load_preset(tmp_path)
     settings = preset.resolve_settings({"token": "tok-secret", "list": "l"}, environ={})
-    with pytest.raises(engine.RequestSchemaError, match=r"Action: 'explode' is not one of"):
-        preset.render({"type": "identify", "traits": {"email": "a@example.com"}}, settings)
+    with pytest.raises(relay.RequestSchemaError, match=r"Action: 'explode' is not one of"):
+        relay.render(preset, {"type": "identify", "traits": {"email": "a@example.com"}}, settings)
 
 
 def test_api_key_in_query_is_redacted(tmp_path: Path) -> None:
@@ -212,7 +212,8 @@ def test_api_key_in_query_is_redacted(tmp_path: Path) -> None:
     text = text.replace("../../schemas", str(fixture.parents[2] / "schemas"))
     (tmp_path / "preset.yaml").write_text(text)
     preset = load_preset(tmp_path)
-    decision = preset.render(
+    decision = relay.render(
+        preset,
         {"type": "identify", "traits": {"email": "a@example.com"}},
         preset.resolve_settings({"token": "tok-123", "list": "l"}, environ={}),
     )
@@ -221,7 +222,7 @@ def test_api_key_in_query_is_redacted(tmp_path: Path) -> None:
 
 
 def test_rendering_compiles_nothing(mailgun: CompiledPreset, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import templating
+    from relay.expr import sandbox as templating
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("compiled during render")
@@ -230,7 +231,7 @@ def test_rendering_compiles_nothing(mailgun: CompiledPreset, monkeypatch: pytest
     monkeypatch.setattr(templating.ENVIRONMENT, "from_string", refuse)
     monkeypatch.setattr("jmespath.compile", refuse)
     settings = mailgun.resolve_settings({"api_key": "k", "list_address": "l@x.com"}, environ={})
-    assert mailgun.render(JANE, settings).action == "send"
+    assert relay.render(mailgun, JANE, settings).action == "send"
 
 
 def test_preset_errors_are_all_reported_together() -> None:
@@ -241,19 +242,19 @@ def test_preset_errors_are_all_reported_together() -> None:
 
 
 def test_engine_holds_no_vendor_names() -> None:
-    source = " ".join(p.read_text().lower() for p in Path(engine.__file__).parent.glob("*.py"))
+    source = " ".join(p.read_text().lower() for p in Path(relay.__file__).parent.rglob("*.py"))
     for vendor in ("mailgun", "mailjet", "sendgrid", "brevo", "klaviyo"):
         assert vendor not in source, f"engine/ mentions {vendor}"
 
 
 def test_public_api_is_explicit_and_sorted() -> None:
-    assert engine.__all__ == sorted(engine.__all__)
-    for name in engine.__all__:
-        assert hasattr(engine, name)
+    assert relay.__all__ == sorted(relay.__all__)
+    for name in relay.__all__:
+        assert hasattr(relay, name)
 
 
 def test_yaml_parse_cache_round_trips_and_survives_corruption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.yamlsource import _cache_file, load_yaml
+    from relay.preset.source import _cache_file, load_yaml
 
     monkeypatch.setenv("RELAY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("RELAY_NO_CACHE", raising=False)
@@ -271,7 +272,7 @@ def test_yaml_parse_cache_round_trips_and_survives_corruption(tmp_path: Path, mo
 
 
 def test_dry_run_journal_keeps_nothing() -> None:
-    from engine.journal import NullJournal
+    from relay.delivery.journal import NullJournal
 
     journal = NullJournal()
     journal.record("k", "p", 1, "delivered", None, 200, 1)

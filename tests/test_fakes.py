@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from fakes import FakeServer, Fault, MailgunFake, MailjetFake, RateLimit
+from relay.fakes import FakeServer, Fault, MailgunFake, MailjetFake, RateLimit
 
 MG_AUTH = ("api", "key-test")
 MJ_AUTH = ("pub-test", "sec-test")

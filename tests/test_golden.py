@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import relay
+from relay import CompiledPreset
+from relay.authoring.golden import GoldenCase, discover_cases, outcome_of, run_case, update_case
 
-from engine import CompiledPreset
-from engine.golden import GoldenCase, discover_cases, outcome_of, run_case, update_case
-from engine.paths import ROOT
+from tests.paths import ROOT
 
 PRESET_NAMES = sorted(p.parent.name for p in (ROOT / "presets").glob("*/preset.yaml"))
 CASES = [case for name in PRESET_NAMES for case in discover_cases(name)]
@@ -40,7 +41,7 @@ def test_goldens_cover_every_mapping_and_every_drop(name: str, presets: dict[str
     for case in discover_cases(name):
         settings = preset.resolve_settings(case.settings, environ={})
         try:
-            decision = preset.render(case.event, settings)
+            decision = relay.render(preset, case.event, settings)
         except Exception:
             continue
         if decision.action == "send" and decision.mapping:
@@ -65,7 +66,7 @@ def test_a_missing_expectation_fails_unless_updating(tmp_path: Path, mailgun: Co
     text = source.read_text(encoding="utf-8").split("expected:")[0]
     case_file = tmp_path / "new_case.yaml"
     case_file.write_text("# reviewer note: keep me\n" + text, encoding="utf-8")
-    from engine.golden import load_case
+    from relay.authoring.golden import load_case
 
     case = load_case(case_file, "mailgun")
     result = run_case(case, mailgun)

@@ -10,13 +10,13 @@ import random
 from typing import Any
 
 import pytest
+from relay import CompiledPreset
+from relay.authoring.golden import GoldenCase, discover_cases
+from relay.delivery.deliver import Deliverer
+from relay.delivery.transport import RedirectTransport, RequestsTransport
+from relay.fakes import FakeServer, RecordingFake, Route
+from relay.fakes.recording import path_pattern
 
-from engine import CompiledPreset
-from engine.deliver import Deliverer
-from engine.golden import GoldenCase, discover_cases
-from engine.transport import RequestsTransport
-from fakes import FakeServer, RecordingFake, Route
-from fakes.recording import path_pattern
 from tests.delivery_helpers import Sleeps
 
 HOSTS = {
@@ -66,11 +66,11 @@ def deliver(preset: CompiledPreset, settings: dict[str, Any], event: Any, fake: 
         if preset.name == "webhook":
             settings = {**settings, "url": f"{server.url}/hooks/relay"}
         resolved = preset.resolve_settings(settings, environ={})
-        transport = RequestsTransport(redirects=dict.fromkeys(HOSTS[preset.name], server.url))
+        transport = RedirectTransport(RequestsTransport(), dict.fromkeys(HOSTS[preset.name], server.url))
         deliverer = Deliverer(
             preset, resolved, transport, sleep=Sleeps(), rng=random.Random(1), clock=lambda: 1_700_000_000.0
         )
-        return deliverer.process(event)
+        return deliverer.deliver(event)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -210,11 +210,11 @@ def test_preflight_checks(
     ok: bool,
     phrases: list[str],
 ) -> None:
-    from engine.checks import run_checks
+    from relay.delivery.checks import run_checks
 
     preset = presets[name]
     with FakeServer(RecordingFake(routes)) as server:
-        transport = RequestsTransport(redirects=dict.fromkeys(HOSTS[name], server.url))
+        transport = RedirectTransport(RequestsTransport(), dict.fromkeys(HOSTS[name], server.url))
         results = run_checks(preset, preset.resolve_settings(settings, environ={}), transport)
     assert all(r.ok for r in results) is ok
     problems = " ".join(p for r in results for p in r.problems)

@@ -6,8 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from engine import load_preset
-from engine.paths import ROOT
+import relay
+from relay import load_preset
+
+from tests.paths import ROOT
 
 
 def walkthrough_preset() -> str:
@@ -38,7 +40,9 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
     )
     preset = load_preset(folder)
     settings = preset.resolve_settings({"token": "t-123", "audience": "main"}, environ={})
-    decision = preset.render({"type": "identify", "traits": {"email": " Ann@Example.COM ", "name": "Ann"}}, settings)
+    decision = relay.render(
+        preset, {"type": "identify", "traits": {"email": " Ann@Example.COM ", "name": "Ann"}}, settings
+    )
     assert decision.to_dict() == {
         "decision": "send",
         "reason": None,
@@ -50,5 +54,5 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
             "body": {"email": "ann@example.com", "name": "Ann", "status": "unchanged"},
         },
     }
-    dropped = preset.render({"type": "identify", "traits": {"name": "No Mail"}}, settings)
+    dropped = relay.render(preset, {"type": "identify", "traits": {"name": "No Mail"}}, settings)
     assert (dropped.action, dropped.rule) == ("drop", "no_email")

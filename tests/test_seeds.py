@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
-from engine import CompiledPreset
+import relay
+from relay import CompiledPreset
 
 # Seed 000, "Example": datafly.identify("user-123", {...}); consent granted, anonymous id a1b2c3.
 MAILGUN_EVENT = {
@@ -54,7 +55,7 @@ MAILJET_EXPECTED_TEXT = """{
 
 def test_mailgun_seed_example(mailgun: CompiledPreset) -> None:
     settings = mailgun.resolve_settings({"api_key": "key-x", "list_address": "newsletter@mg.example.com"}, environ={})
-    request = mailgun.render(MAILGUN_EVENT, settings).request
+    request = relay.render(mailgun, MAILGUN_EVENT, settings).request
     assert request is not None
     assert request.method == "POST"
     assert request.url == "https://api.mailgun.net/v3/lists/newsletter@mg.example.com/members"
@@ -68,7 +69,7 @@ def test_mailgun_seed_example(mailgun: CompiledPreset) -> None:
 
 def test_mailjet_seed_example_is_byte_exact(mailjet: CompiledPreset) -> None:
     settings = mailjet.resolve_settings({"api_key": "pub", "secret_key": "sec", "list_id": 10001}, environ={})
-    request = mailjet.render(MAILJET_EVENT, settings).request
+    request = relay.render(mailjet, MAILJET_EVENT, settings).request
     assert request is not None
     assert request.url == "https://api.mailjet.com/v3/REST/contactslist/10001/managecontact"
     assert request.headers["Content-Type"] == "application/json"

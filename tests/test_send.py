@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from relay import CompiledPreset
+from relay.cli import main
+from relay.fakes import FakeServer, MailjetFake
 
-from engine import CompiledPreset
-from engine.cli import main
-from engine.paths import ROOT
-from fakes import FakeServer, MailjetFake
 from tests.delivery_helpers import MAILJET_SETTINGS, fake_for
+from tests.paths import ROOT
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:
@@ -214,7 +214,7 @@ def test_crash_and_resume(tmp_path: Path, mailjet: CompiledPreset) -> None:
     events = tmp_path / "events.ndjson"
     events.write_text(ndjson([signup(f"user{i}@example.com") for i in range(count)]))
     with FakeServer(fake_for(mailjet, MAILJET_SETTINGS), latency=(0.005, 0.015)) as server:
-        args = [sys.executable, "-m", "engine", *send_args(tmp_path, server, events, "--concurrency", "4", rate=80)]
+        args = [sys.executable, "-m", "relay", *send_args(tmp_path, server, events, "--concurrency", "4", rate=80)]
         journal = tmp_path / "journal.sqlite"
         first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

@@ -1,0 +1,97 @@
+"""``relay check``: run a preset's declared preflight checks, and optionally fix.
+
+Each check sends one request with the preset's auth. A status listed under
+``expect`` fails with that plain message; a 2xx passes unless an ``assert`` (per
+``foreach`` item) is false; ``--fix`` sends the check's ``fix`` request for
+each failed item and re-runs the check to confirm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DeliveryError, RelayError, TransportError
+from ..preset.model import CheckSpec, CompiledPreset
+from ..preset.settings import Settings
+from ..runtime.build import build_sub_request
+from ..runtime.decision import Request, redact
+from .retry import parse_body
+from .transport import Response, Transport
+
+Send = Callable[[Request], Response]
+
+__all__ = ["CheckResult", "run_checks"]
+
+
+@dataclass
+class CheckResult:
+    name: str
+    description: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [{"key": k, "value": v} for k, v in value.items()]
+    return list(value or [])
+
+
+def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send, fix: bool) -> CheckResult:
+    secrets = settings.secrets
+    context: dict[str, Any] = {"settings": settings.values, "constants": preset.constants}
+    result = CheckResult(spec.name, spec.description, ok=True)
+    request = build_sub_request(preset, spec.request, context, secrets, f"/check/{spec.name}/request")
+    try:
+        answer = send(request)
+    except (TransportError, DeliveryError) as failure:
+        result.ok = False
+        result.problems.append(f"could not reach the API: {failure}")
+        return result
+    body = parse_body(answer.content, answer.content_type)
+    scope = {**context, "response": body, "status": answer.status, "text": answer.text}
+    if answer.status in spec.expect:
+        result.ok = False
+        result.problems.append(redact(str(spec.expect[answer.status](scope)).strip(), secrets))
+        return result
+    if not 200 <= answer.status < 300:
+        result.ok = False
+        result.problems.append(redact(f"HTTP {answer.status}: {answer.text[:300]}", secrets))
+        return result
+    items = _items(spec.foreach(context)) if spec.foreach is not None else [None]
+    for item in items:
+        item_scope = {**scope, "item": item}
+        if spec.assertion is None or spec.assertion(item_scope):
+            continue
+        message = spec.message(item_scope) if spec.message is not None else f"assertion failed for {item}"
+        if fix and spec.fix is not None:
+            repair = build_sub_request(preset, spec.fix, item_scope, secrets, f"/check/{spec.name}/fix")
+            try:
+                fixed = send(repair)
+            except (TransportError, DeliveryError) as failure:
+                result.problems.append(f"{message} (fix failed: {failure})")
+                continue
+            if 200 <= fixed.status < 300:
+                result.fixed.append(redact(str(message), secrets))
+                continue
+            message = f"{message} (fix failed: HTTP {fixed.status} {fixed.text[:200]})"
+        result.problems.append(redact(str(message), secrets))
+    result.ok = not result.problems
+    return result
+
+
+def run_checks(
+    preset: CompiledPreset, settings: Settings, transport: Transport, *, fix: bool = False, send: Send | None = None
+) -> list[CheckResult]:
+    """Run every declared check. ``send`` (default: ``transport.send``) may add retries."""
+    send = send or transport.send
+    results = []
+    for spec in preset.checks:
+        try:
+            results.append(_one(preset, spec, settings, send, fix))
+        except RelayError as exc:
+            results.append(CheckResult(spec.name, spec.description, ok=False, problems=[str(exc)]))
+    return results

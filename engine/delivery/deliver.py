@@ -1,0 +1,203 @@
+"""Deliver one event: decide, read before write if declared, build, send with retries.
+
+Every event ends in exactly one Outcome: delivered, dropped (with its reason),
+failed (with the vendor's message, status, attempts and the preset's hint), or
+rendered (a dry run). Sleeping, the clock and randomness are injected so tests
+never wait.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DeliveryError, RelayError, TransportError
+from ..preset.model import CompiledPreset
+from ..preset.settings import Settings
+from ..runtime.build import build, build_lookup
+from ..runtime.decide import decide
+from ..runtime.decision import Plan, Request, redact
+from .ratelimit import TokenBucket
+from .retry import backoff, classify, parse_body, wait_from_headers
+from .transport import Response, Transport
+
+__all__ = ["Deliverer", "Outcome"]
+
+
+@dataclass
+class Outcome:
+    status: str  # delivered | dropped | failed | rendered
+    reason: str | None = None
+    rule: str | None = None
+    http_status: int | str | None = None
+    attempts: int = 0
+    hint: str | None = None
+    requests: int = 0  # HTTP requests made, lookups and retries included
+    retries: int = 0
+    lookups: int = 0
+    plan: Plan | None = field(default=None, repr=False)
+    request: Request | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Tally:
+    requests: int = 0
+    retries: int = 0
+    lookups: int = 0
+
+
+def _no_answer(detail: str) -> Callable[[], tuple[Any, str]]:
+    return lambda: (None, detail)
+
+
+def _answer(answer: Response) -> Callable[[], tuple[Any, str]]:
+    return lambda: (parse_body(answer.content, answer.content_type), answer.text)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        preset: CompiledPreset,
+        settings: Settings,
+        transport: Transport,
+        *,
+        dry_run: bool = False,
+        bucket: TokenBucket | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_retry: Callable[[int], None] | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        self.preset = preset
+        self.settings = settings
+        self.transport = transport
+        self.dry_run = dry_run
+        self.bucket = bucket
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_retry = on_retry
+        self.max_attempts = max_attempts or preset.delivery.max_attempts
+        self._hint_context = {"settings": settings.values, "constants": preset.constants}
+
+    def decide(self, event: Any, event_ref: str = "") -> Plan | Outcome:
+        """The plan for ``event``, or a failed Outcome when it cannot be decided."""
+        try:
+            return decide(self.preset, event, self.settings, event_ref=event_ref)
+        except RelayError as exc:
+            return Outcome("failed", reason=str(exc))
+
+    def deliver(self, event: Any, event_ref: str = "") -> Outcome:
+        """Decide and process one event."""
+        plan = self.decide(event, event_ref)
+        return plan if isinstance(plan, Outcome) else self.process(plan)
+
+    def process(self, plan: Plan) -> Outcome:
+        """Carry out a plan: drop it, build it (dry run), or lookup, build and send it."""
+        if plan.action == "drop":
+            return Outcome("dropped", reason=plan.reason, rule=plan.rule, plan=plan)
+        tally = _Tally()
+        try:
+            if self.dry_run:
+                request = build(self.preset, plan, now=self.clock())
+                return Outcome("rendered", rule=plan.rule, plan=plan, request=request)
+            existing = None
+            lookup = build_lookup(self.preset, plan)
+            if lookup is not None and self.preset.lookup is not None:
+                missing = self.preset.lookup.missing
+                answer = self._exchange(lookup, tally, missing=missing)
+                tally.lookups += 1
+                if answer.status not in missing:
+                    existing = parse_body(answer.content, answer.content_type)
+            request = build(self.preset, plan, lookup=existing, now=self.clock())
+            answer = self._exchange(request, tally)
+        except DeliveryError as exc:
+            return Outcome(
+                "failed",
+                reason=exc.detail,
+                rule=plan.rule,
+                http_status=exc.status,
+                attempts=exc.attempts,
+                hint=exc.hint,
+                requests=tally.requests,
+                retries=tally.retries,
+                lookups=tally.lookups,
+                plan=plan,
+            )
+        except RelayError as exc:
+            return Outcome(
+                "failed",
+                reason=str(exc),
+                rule=plan.rule,
+                requests=tally.requests,
+                retries=tally.retries,
+                lookups=tally.lookups,
+                plan=plan,
+            )
+        return Outcome(
+            "delivered",
+            rule=plan.rule,
+            http_status=answer.status,
+            attempts=tally.retries + 1,
+            requests=tally.requests,
+            retries=tally.retries,
+            lookups=tally.lookups,
+            plan=plan,
+            request=request,
+        )
+
+    def exchange(self, request: Request) -> Response:
+        """Send with the preset's retries and rate limit; a permanent failure is returned, not raised.
+
+        For preflight checks, which want to read a 401 or 404 themselves.
+        """
+        return self._exchange(request, _Tally(), return_failures=True)
+
+    def _exchange(
+        self, request: Request, tally: _Tally, missing: frozenset[int] = frozenset(), return_failures: bool = False
+    ) -> Response:
+        policy = self.preset.delivery
+        secrets = self.settings.secrets
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.bucket is not None:
+                self.bucket.acquire()
+            tally.requests += 1
+            headers: dict[str, str] = {}
+            answer: Response | None = None
+            try:
+                answer = self.transport.send(request)
+            except TransportError as failure:
+                status: int | str = failure.kind
+                details = _no_answer(failure.detail)
+            else:
+                status, headers = answer.status, dict(answer.headers)
+                if answer.status in missing:
+                    return answer
+                details = _answer(answer)
+            verdict = classify(policy, status, details, self._hint_context)
+            if answer is not None and (verdict.outcome == "success" or (return_failures and verdict.outcome == "fail")):
+                return answer
+            if verdict.outcome == "retry" and attempt < self.max_attempts:
+                tally.retries += 1
+                if self.on_retry is not None:
+                    self.on_retry(1)
+                wait = wait_from_headers(headers, self.clock())
+                if wait is None or wait > policy.backoff_max:
+                    wait = backoff(policy, attempt, self.rng)
+                self.sleep(wait)
+                if self.on_retry is not None:
+                    self.on_retry(-1)
+                continue
+            raise DeliveryError(
+                redact(verdict.message, secrets),
+                status=status,
+                retryable=verdict.outcome == "retry",
+                hint=redact(verdict.hint, secrets) if verdict.hint else None,
+                attempts=attempt,
+            )

@@ -1,0 +1,165 @@
+"""Settings: load a YAML/JSON file, fill secrets from the environment, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import PresetError, SettingsError
+from ..expr.templates import did_you_mean
+from .source import load_yaml
+
+__all__ = [
+    "RESERVED",
+    "RunOptions",
+    "SettingSpec",
+    "Settings",
+    "load_settings_file",
+    "resolve_settings",
+    "split_run_options",
+]
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    type: str
+    required: bool = False
+    secret: bool = False
+    enum: tuple[Any, ...] | None = None
+    default: Any = None
+    env: str | None = None
+    description: str = ""
+
+    def type_problem(self, value: Any) -> str | None:
+        ok = isinstance(value, _JSON_TYPES[self.type]) and not (isinstance(value, bool) and self.type != "boolean")
+        if not ok:
+            return f"expected {self.type}, got {_json_type(value)}"
+        if self.enum is not None and value not in self.enum:
+            if self.secret:
+                return "is not one of the allowed values"
+            return f"{value!r} is not one of {', '.join(map(repr, self.enum))}"
+        return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. ``secrets`` holds secret values, used only for redaction."""
+
+    values: dict[str, Any]
+    secrets: tuple[str, ...]
+
+
+def load_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read a settings file (YAML or JSON); an error names the file and line."""
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(str(path), [f"cannot read {path}: {exc.strerror}"]) from None
+        except json.JSONDecodeError as exc:
+            raise SettingsError(str(path), [f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
+    else:
+        try:
+            data = load_yaml(path).data
+        except PresetError as exc:
+            raise SettingsError(str(path), [str(exc)]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(str(path), [f"{path}: settings must be a mapping of name to value"])
+    return data
+
+
+def resolve_settings(
+    preset_name: str,
+    specs: Mapping[str, SettingSpec],
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Apply defaults and environment variables, then validate every field at once."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key in raw:
+        if key not in specs:
+            hint = did_you_mean(str(key), specs)
+            problems.append(f"{key}: unknown setting" + (f" ({hint})" if hint else ""))
+    for name, spec in specs.items():
+        value = raw.get(name)
+        if isinstance(value, dict) and set(value) == {"env"}:
+            value = environ.get(str(value["env"]))
+            if value is None:
+                problems.append(f"{name}: environment variable {raw[name]['env']} is not set")
+                continue
+        if value is None and spec.env:
+            value = environ.get(spec.env)
+        if value is None:
+            value = spec.default
+        if value is None:
+            if spec.required:
+                where = f" (or set ${spec.env})" if spec.env else ""
+                problems.append(f"{name}: required setting is missing{where}")
+            values[name] = None  # declared but unset: templates can test it (`settings.x is none`)
+            continue
+        if isinstance(value, str) and spec.type in ("integer", "number") and (environ.get(spec.env or "") == value):
+            value = _number_from_env(value, spec.type)
+        problem = spec.type_problem(value)
+        if problem:
+            problems.append(f"{name}: {problem}")
+            continue
+        values[name] = value
+    if problems:
+        raise SettingsError(preset_name, problems)
+    secrets = tuple(str(values[n]) for n, s in specs.items() if s.secret and values.get(n) not in (None, ""))
+    return Settings(values=values, secrets=secrets)
+
+
+def _number_from_env(text: str, kind: str) -> Any:
+    try:
+        return int(text) if kind == "integer" else float(text)
+    except ValueError:
+        return text
+
+
+#: Settings-file key for run options (rate_limit, max_attempts), not preset settings.
+RESERVED = "relay"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Run options from a settings file's ``relay:`` block; None keeps the preset's value."""
+
+    rate: float | None = None
+    burst: int | None = None
+    max_attempts: int | None = None
+
+
+def split_run_options(raw: Mapping[str, Any], source: str = "settings") -> tuple[dict[str, Any], RunOptions]:
+    """Split the ``relay:`` run options off a settings mapping; the rest is the preset's settings."""
+    rest = dict(raw)
+    options = rest.pop(RESERVED, None) or {}
+    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts"}:
+        raise SettingsError(source, [f"'{RESERVED}' takes only rate_limit and max_attempts"])
+    rate = options.get("rate_limit") or {}
+    return rest, RunOptions(rate=rate.get("rate"), burst=rate.get("burst"), max_attempts=options.get("max_attempts"))
