@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import relay
+from bench.events import generate
+from bench.handwritten import HANDWRITTEN
 from relay import CompiledPreset, RunOptions, deliver_stream, load_preset
 from relay.authoring.golden import discover_cases
 from relay.bundled import presets_dir, schemas_dir
-
-from bench.events import generate
-from bench.handwritten import HANDWRITTEN
 
 #: The repository: commands are timed from here (`relay validate` of the bundled presets).
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@
     ├── PresetNotFound         no preset by that name or path (the message lists the known ones)
     ├── TemplateError          a template that does not compile, or uses names it may not
     ├── SettingsError          settings that do not fit the preset's declaration
-    ├── InputError             a file relay was asked to read is missing or unreadable
+    ├── InputError             an input relay cannot use: a missing or unreadable file, a bad name
     ├── EventError             an input event that cannot be read (bad JSON, not an object)
     ├── RenderError            an event that could not be turned into a request
     │   └── RequestSchemaError the rendered body failed the destination's request schema
@@ -136,7 +136,7 @@ class SettingsError(RelayError):
 
 
 class InputError(RelayError):
-    """A file or stream relay was asked to read is missing or cannot be read."""
+    """An input relay cannot use: a file that is missing or unreadable, a name that is not allowed."""
 
 
 class EventError(RelayError):

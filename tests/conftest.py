@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from relay import CompiledPreset, load_preset
 from relay.preset.locate import resolve_preset
-
 from tests.paths import ROOT
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ruamel.yaml import YAML
+
 from relay import load_preset
 from relay.authoring.docs import render_docs
 from relay.cli import main
-from ruamel.yaml import YAML
-
 from tests.paths import ROOT
 
 pytest_plugins = ["pytester"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from relay import load_preset
-
 from bench.events import generate
 from bench.handwritten import HANDWRITTEN
 from bench.run import NOW, PRESETS, _engine_outcome, _settings
+from relay import load_preset
 from tests.paths import ROOT
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from relay import PresetErrors, load_preset
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "broken").glob("*.yaml"))

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
-from relay.cli import main
 
+from relay.cli import main
 from tests.paths import ROOT
 
 BROKEN = ROOT / "tests" / "fixtures" / "broken"

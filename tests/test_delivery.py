@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
+
 from relay import CompiledPreset
 from relay.authoring.golden import GoldenCase, discover_cases
 from relay.delivery.ratelimit import TokenBucket
 from relay.delivery.retry import wait_from_headers
 from relay.fakes import FakeServer, Fault, MailgunFake, MailjetFake
-
 from tests.delivery_helpers import MAILGUN_SETTINGS, MAILJET_SETTINGS, Sleeps, deliverer, fake_for
 
 SEND_CASES = [

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import relay
 from relay import CompiledPreset, PresetErrors, RenderError, SettingsError, load_preset
 from relay.errors import TemplateError

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from relay.fakes import FakeServer, Fault, MailgunFake, MailjetFake, RateLimit
 
 MG_AUTH = ("api", "key-test")

@@ -10,11 +10,11 @@ from typing import Any
 import fastjsonschema
 import pytest
 from jsonschema import Draft202012Validator
+
 from relay import CompiledPreset, load_preset
 from relay.authoring.golden import discover_cases, outcome_of
 from relay.expr.templates import compile_expression, plain_templates
 from relay.preset.schema import BodyValidator
-
 from tests.paths import ROOT
 
 PRESETS = sorted(p.parent.name for p in (ROOT / "presets").glob("*/preset.yaml"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 import relay
 from relay import CompiledPreset
 from relay.authoring.golden import GoldenCase, discover_cases, outcome_of, run_case, update_case
-
 from tests.paths import ROOT
 
 PRESET_NAMES = sorted(p.parent.name for p in (ROOT / "presets").glob("*/preset.yaml"))

@@ -10,13 +10,13 @@ import random
 from typing import Any
 
 import pytest
+
 from relay import CompiledPreset
 from relay.authoring.golden import GoldenCase, discover_cases
 from relay.delivery.deliver import Deliverer
 from relay.delivery.transport import RedirectTransport, RequestsTransport
 from relay.fakes import FakeServer, RecordingFake, Route
 from relay.fakes.recording import path_pattern
-
 from tests.delivery_helpers import Sleeps
 
 HOSTS = {

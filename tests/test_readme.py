@@ -8,7 +8,6 @@ from pathlib import Path
 
 import relay
 from relay import load_preset
-
 from tests.paths import ROOT
 
 

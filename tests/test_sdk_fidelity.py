@@ -8,6 +8,7 @@ from typing import Any
 import mailjet_rest
 import pytest
 from mailgun.client import Client as MailgunClient
+
 from relay.fakes import FakeServer, MailgunFake, MailjetFake
 
 LIST = "news@mg.example.com"

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from relay import CompiledPreset
 from relay.cli import main
 from relay.fakes import FakeServer, MailjetFake
-
 from tests.delivery_helpers import MAILJET_SETTINGS, fake_for
 from tests.paths import ROOT
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from .. import bundled
+from ..errors import InputError
 from ..preset.compiler import load_preset
 from ..preset.locate import golden_dir
 from .golden import discover_cases, run_case, update_case
@@ -165,10 +166,10 @@ def scaffold(name: str, presets_root: Path, *, bundled_root: bool, presets_flag:
     """Write preset ``name`` under ``presets_root``; ``presets_flag`` is the ``--presets DIR``
     the user gave, repeated in every command the files suggest."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise ValueError(f"preset names are lower-case identifiers (letters, digits, _), not {name!r}")
+        raise InputError(f"preset names are lower-case identifiers (letters, digits, _), not {name!r}")
     folder = presets_root / name
     if folder.exists():
-        raise FileExistsError(f"{folder} already exists")
+        raise InputError(f"{folder} already exists")
     folder.mkdir(parents=True)
     if bundled_root:
         schema_path = bundled.schemas_dir() / name / "request.schema.json"

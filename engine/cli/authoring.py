@@ -66,10 +66,7 @@ def new(name: str, presets_root: Path | None) -> None:
     else:
         root, bundled_root = default_presets_root()
         flag = "" if bundled_root else presets_flag(Path("."))
-    try:
-        created = scaffold(name, root, bundled_root=bundled_root, presets_flag=flag)
-    except (FileExistsError, ValueError) as exc:
-        raise click.UsageError(str(exc)) from None
+    created = scaffold(name, root, bundled_root=bundled_root, presets_flag=flag)
     for path in created:
         click.echo(f"created {path}")
     click.echo(f"next: edit the preset, then `relay validate{flag} {name}` and `relay golden{flag} {name}`")
