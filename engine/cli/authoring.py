@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +14,8 @@ from ..preset.locate import preset_dirs, presets_dir
 from .common import open_preset, presets_flag, presets_option
 
 __all__ = ["docs", "new"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command()
@@ -49,16 +53,15 @@ def docs(names: tuple[str, ...], out_dir: Path | None, check: bool, presets_root
         raise SystemExit(1)
 
 
+def _where_to_create(func: F) -> F:
+    return presets_option(
+        func, help="Where to create it (default: presets/ in a relay checkout, else the current directory)."
+    )
+
+
 @click.command()
 @click.argument("name")
-@click.option(
-    "--presets",
-    "presets_root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    envvar="RELAY_PRESETS",
-    help="Where to create it (default: presets/ in a relay checkout, else the current directory).",
-)
+@_where_to_create
 def new(name: str, presets_root: Path | None) -> None:
     """Scaffold a new preset NAME: a commented preset.yaml, a request schema, a README and two goldens."""
     if presets_root is not None:

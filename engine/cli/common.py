@@ -29,14 +29,14 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def presets_option(func: F) -> F:
+def presets_option(func: F, help: str = "Directory of presets (default: the bundled presets; env RELAY_PRESETS).") -> F:
     return click.option(
         "--presets",
         "presets_root",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         envvar="RELAY_PRESETS",
-        help="Directory of presets (default: the bundled presets; env RELAY_PRESETS).",
+        help=help,
     )(func)
 
 
