@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from . import bundled
-from .delivery.checks import CheckResult, run_checks
-from .delivery.deliver import Deliverer
+from .delivery.checks import CheckResult, check_preset
 from .delivery.runner import StreamStats
-from .delivery.stream import deliver_stream, make_transport
+from .delivery.stream import deliver_stream
 from .preset.compiler import load_preset
 from .preset.locate import presets_dir, resolve_preset
 from .preset.settings import split_run_options
@@ -76,13 +75,7 @@ def run_demo(
                 raw, options = split_run_options(destination["settings"], str(config_path))
                 settings = preset.resolve_settings(raw)
                 redirects = {destination["redirect"]: server.url}
-                transport = make_transport(preset, redirects)
-                try:
-                    retrying = Deliverer(preset, settings, transport)
-                    fix = bool(destination.get("fix", False))
-                    checks = run_checks(preset, settings, transport, fix=fix, send=retrying.exchange)
-                finally:
-                    transport.close()
+                checks = check_preset(preset, settings, fix=bool(destination.get("fix", False)), redirects=redirects)
                 with open(events_path, "rb") as source:
                     stats = deliver_stream(
                         preset,

@@ -13,10 +13,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ..delivery.checks import run_checks
-from ..delivery.deliver import Deliverer
+from ..delivery.checks import check_preset
 from ..delivery.runner import StreamStats
-from ..delivery.stream import deliver_stream, make_transport
+from ..delivery.stream import deliver_stream
 from ..errors import InputError
 from ..preset.model import CompiledPreset
 from .common import open_preset, parse_redirects, presets_flag, presets_option, read_settings, redirect_option
@@ -184,12 +183,7 @@ def check(
     if not preset.checks:
         click.echo(f"{preset.name} declares no checks")
         return
-    transport = make_transport(preset, parse_redirects(redirect))
-    retrying = Deliverer(preset, settings, transport)
-    try:
-        results = run_checks(preset, settings, transport, fix=fix, send=retrying.exchange)
-    finally:
-        transport.close()
+    results = check_preset(preset, settings, fix=fix, redirects=parse_redirects(redirect))
     for result in results:
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.description}")
         for fixed in result.fixed:

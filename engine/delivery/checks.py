@@ -17,12 +17,14 @@ from ..preset.model import CheckSpec, CompiledPreset
 from ..preset.settings import Settings
 from ..runtime.build import build_sub_request
 from ..runtime.decision import Request, redact
+from .deliver import Deliverer
 from .retry import parse_body
+from .stream import make_transport
 from .transport import Response, Transport
 
 Send = Callable[[Request], Response]
 
-__all__ = ["CheckResult", "run_checks"]
+__all__ = ["CheckResult", "check_preset", "run_checks"]
 
 
 @dataclass
@@ -95,3 +97,14 @@ def run_checks(
         except RelayError as exc:
             results.append(CheckResult(spec.name, spec.description, ok=False, problems=[str(exc)]))
     return results
+
+
+def check_preset(
+    preset: CompiledPreset, settings: Settings, *, fix: bool = False, redirects: Mapping[str, str] | None = None
+) -> list[CheckResult]:
+    """``relay check``: run the preset's checks over real HTTP, with its retries and rate limit."""
+    transport = make_transport(preset, redirects)
+    try:
+        return run_checks(preset, settings, transport, fix=fix, send=Deliverer(preset, settings, transport).exchange)
+    finally:
+        transport.close()
