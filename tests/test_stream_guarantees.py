@@ -263,7 +263,7 @@ def test_the_journal_reconciles_with_the_lines_read(tmp_path: Path, server: Fake
     run = Run(tmp_path, server, {**MAILJET_SETTINGS, "secret_key": "sec-wrong"})
     events = [signup("a@example.com"), b"", {"type": "page"}, b"{bad", signup("b@example.com")]
     run.events.write_bytes(ndjson(events))
-    _code, _out, summary = run.send()
+    _code, _out, summary = run.send("--concurrency", "1")
     rows = run.journal_rows()
     assert len(rows) == summary["lines"] == 5
     assert sorted(rows.values()) == sorted(["failed", "blank", "dropped", "failed", "parked"])
