@@ -1,9 +1,10 @@
 """Nothing lost, nothing hangs: relay send under hostile lines, broken disks, throttling and signals.
 
 Each test pins one repro from the hardening issue. Every run checks the invariant
-that every line read ends as exactly one recorded outcome:
+that every event read ends as exactly one recorded outcome (a blank line counts as
+one skipped):
 
-    lines = delivered + dropped + failed + parked + rendered + skipped + unfinished
+    events + blank = delivered + dropped + failed + parked + rendered + skipped + unfinished
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Run:
         code, out = relay(*self.args(*extra, **paths))
         summary = json.loads(self.summary.read_text()) if self.summary.exists() else {}
         if summary:
-            assert summary["lines"] == sum(summary[k] for k in OUTCOMES), summary
+            assert summary["events"] + summary["blank"] == sum(summary[k] for k in OUTCOMES), summary
         return code, out, summary
 
     def dead_letter(self) -> list[dict[str, Any]]:
@@ -324,3 +325,46 @@ def test_piped_output_never_wraps_paths(tmp_path: Path, server: FakeServer) -> N
     code, out, _summary = run.send(dead=deep)
     assert code == 1
     assert f"are in {deep}: fix the cause" in out  # on one line, whole
+
+
+# -- Segment envelopes and integrations (the service issue's rules for `relay send`) -------------
+
+
+def test_a_segment_batch_envelope_is_unpacked_into_its_events(tmp_path: Path, server: FakeServer) -> None:
+    run = Run(tmp_path, server)
+    envelope = {
+        "batch": [
+            {"type": "track", "event": "Signed Up", "properties": {"method": "email"}},
+            {"type": "track", "event": "Signed Up", "context": {"traits": {"email": "own@example.com"}}},
+            "not an event",
+            {"type": "page"},
+        ],
+        "context": {"traits": {"email": "shared@example.com"}},
+        "sentAt": "2026-11-23T10:00:00Z",
+    }
+    run.events.write_bytes(ndjson([envelope, signup("plain@example.com")]))
+    code, _out, summary = run.send("--concurrency", "1")
+    assert code == 1
+    assert (summary["lines"], summary["events"]) == (2, 5)
+    assert (summary["delivered"], summary["failed"], summary["dropped"]) == (3, 1, 1)
+    assert set(run.contacts()) == {"shared@example.com", "own@example.com", "plain@example.com"}
+    (dead,) = run.dead_letter()
+    assert (dead["line"], dead["batch_index"]) == (1, 2) and "message 2 of the batch" in dead["error"]
+    code, _out, summary = run.send()  # resumed: each message is journaled on its own
+    assert (summary["skipped"], summary["earlier_unresolved"], summary["delivered"]) == (5, 1, 0)
+
+
+def test_integrations_turn_a_destination_off(tmp_path: Path, server: FakeServer) -> None:
+    run = Run(tmp_path, server)
+    events = [
+        {**signup("off-all@example.com"), "integrations": {"All": False}},
+        {**signup("off-named@example.com"), "integrations": {"Mailjet": False}},
+        {**signup("on-again@example.com"), "integrations": {"All": False, "mailjet": True}},
+        {**signup("options@example.com"), "integrations": {"All": False, "Mailjet contact lists": {"x": 1}}},
+        {**signup("other@example.com"), "integrations": {"Mailgun": False}},
+    ]
+    run.events.write_bytes(ndjson(events))
+    code, _out, summary = run.send()
+    assert code == 0
+    assert summary["drop_reasons"] == {"disabled by integrations": 2}
+    assert set(run.contacts()) == {"on-again@example.com", "options@example.com", "other@example.com"}

@@ -82,6 +82,7 @@ class Deliverer:
         on_retry: Callable[[int], None] | None = None,
         max_attempts: int | None = None,
         deadline: float | None = None,
+        destination: str | None = None,
     ) -> None:
         self.preset = preset
         self.settings = settings
@@ -94,12 +95,14 @@ class Deliverer:
         self.on_retry = on_retry
         self.max_attempts = max_attempts or preset.delivery.max_attempts
         self.deadline = deadline or preset.delivery.deadline
+        #: The name an event's `integrations` may use for this destination (besides the preset's).
+        self.destination = destination
         self._hint_context = {"settings": settings.values, "constants": preset.constants}
 
     def decide(self, event: Any, event_ref: str = "") -> Plan | Outcome:
         """The plan for ``event``, or a failed Outcome when it cannot be decided."""
         try:
-            return decide(self.preset, event, self.settings, event_ref=event_ref)
+            return decide(self.preset, event, self.settings, event_ref=event_ref, destination=self.destination)
         except RelayError as exc:
             return Outcome("failed", reason=str(exc))
 

@@ -5,12 +5,14 @@ Events with the same order key always go to the same worker, which delivers them
 one at a time, so an unsubscribe can never overtake the subscribe before it,
 whatever the concurrency. Queues are bounded, so memory stays flat.
 
-Every line read ends as exactly one of: delivered, dropped, failed, parked,
-rendered (a dry run), skipped (blank, or recorded by an earlier run of the same
-journal), or unfinished (the run was interrupted before its outcome; nothing is
-recorded, so the same command delivers it next time)::
+Every event read ends as exactly one of: delivered, dropped, failed, parked,
+rendered (a dry run), skipped (recorded by an earlier run of the same journal),
+or unfinished (the run was interrupted before its outcome; nothing is recorded,
+so the same command delivers it next time). A line holds one event, or, for a
+Segment batch envelope (``{"batch": [...]}``), one per message; a blank line is
+counted as skipped::
 
-    lines = delivered + dropped + failed + parked + rendered + skipped + unfinished
+    events + blank = delivered + dropped + failed + parked + rendered + skipped + unfinished
 
 When an event fails, its contact is *blocked*: the contact's later events are
 parked in the dead letter behind it, in order, so that a replay delivers them as
@@ -52,7 +54,7 @@ _STOP = object()
 @dataclass
 class StreamStats:
     lines: int = 0  # every line read, blank ones included
-    events: int = 0  # non-blank lines
+    events: int = 0  # events read: one per non-blank line, or one per message of a batch line
     delivered: int = 0
     dropped: int = 0
     failed: int = 0
@@ -175,6 +177,28 @@ class _Item:
     event: Any
     plan: Plan | None = None
     order_key: str | None = None
+    #: The event's place in a Segment batch envelope, for a line that held one.
+    batch_index: int | None = None
+
+
+def _items(preset: str, line: int, key: str, raw: bytes) -> Iterator[tuple[_Item, str | None]]:
+    """The events of one line: the line itself, or each message of a Segment batch envelope.
+
+    A batch's top-level ``context`` and ``integrations`` apply to each message that lacks
+    them. A message keeps its own identity (key) and its own bytes, so it is journaled,
+    dead-lettered and replayed on its own.
+    """
+    event, problem = _parse(raw)
+    batch = event.get("batch") if problem is None else None
+    if not isinstance(batch, list):
+        yield _Item(line, key, raw, event), problem
+        return
+    shared = {name: event[name] for name in ("context", "integrations") if name in event}
+    for index, message in enumerate(batch):
+        merged = {**shared, **message} if isinstance(message, dict) else message
+        body = json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        item = _Item(line, event_key(preset, line, body), body, merged, batch_index=index)
+        yield item, None if isinstance(merged, dict) else f"message {index} of the batch is not a JSON object"
 
 
 def run_stream(
@@ -225,6 +249,7 @@ def run_stream(
                     "attempts": outcome.attempts,
                     "hint": outcome.hint,
                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "batch_index": item.batch_index,
                     "event": item.event,
                 },
                 item.raw,
@@ -318,6 +343,12 @@ def run_stream(
                 if control.stopping.is_set() and value is not _STOP:
                     return False
 
+    def skip_recorded(earlier: str | None) -> None:
+        stats.events += 1
+        stats.skipped += 1
+        stats.resumed += 1
+        stats.earlier_unresolved += earlier in UNRESOLVED
+
     round_robin = 0
     last_report = 0.0
     try:
@@ -332,36 +363,36 @@ def run_stream(
                 stats.blank += 1
                 guarded(journal.record, key, preset, line, "blank", None, None, 0)
                 continue
-            stats.events += 1
-            earlier = journal.status(key)
-            if earlier is not None and not (replaying and earlier in UNRESOLVED):
-                stats.skipped += 1
-                stats.resumed += 1
-                stats.earlier_unresolved += earlier in UNRESOLVED
+            if not replaying and journal.status(key) is not None:  # a plain line an earlier run recorded
+                skip_recorded(journal.status(key))
                 continue
-            event, problem = _parse(raw)
-            item = _Item(line, key, raw, event)
-            if problem is not None:
-                guarded(record, item, Outcome("failed", reason=f"line {line}: {problem}"))
-                continue
-            plan = deliverer.decide(event, f"line {line}")
-            if isinstance(plan, Outcome):  # the event could not be decided
-                guarded(record, item, plan)
-                continue
-            item.plan, item.order_key = plan, plan.order_key
-            if plan.action == "drop":
-                guarded(record, item, deliverer.process(plan))
-            elif workers == 1:
-                # One worker: deliver right here. Order holds trivially, and no thread hand-off
-                # per event (worth ~15% of throughput against a fast endpoint).
-                guarded(deliver, item)
-            else:
-                if item.order_key is not None:
-                    index = zlib.crc32(item.order_key.encode()) % workers
+            for item, problem in _items(preset, line, key, raw):
+                stats.events += 1
+                earlier = journal.status(item.key)
+                if earlier is not None and not (replaying and earlier in UNRESOLVED):
+                    skip_recorded(earlier)
+                    continue
+                if problem is not None:
+                    guarded(record, item, Outcome("failed", reason=f"line {line}: {problem}"))
+                    continue
+                plan = deliverer.decide(item.event, f"line {line}")
+                if isinstance(plan, Outcome):  # the event could not be decided
+                    guarded(record, item, plan)
+                    continue
+                item.plan, item.order_key = plan, plan.order_key
+                if plan.action == "drop":
+                    guarded(record, item, deliverer.process(plan))
+                elif workers == 1:
+                    # One worker: deliver right here. Order holds trivially, and no thread hand-off
+                    # per event (worth ~15% of throughput against a fast endpoint).
+                    guarded(deliver, item)
                 else:
-                    index, round_robin = round_robin, (round_robin + 1) % workers
-                if not hand_over(index, item):
-                    break
+                    if item.order_key is not None:
+                        index = zlib.crc32(item.order_key.encode()) % workers
+                    else:
+                        index, round_robin = round_robin, (round_robin + 1) % workers
+                    if not hand_over(index, item):
+                        break
             if progress is not None and time.monotonic() - last_report >= progress_every:
                 last_report = time.monotonic()
                 stats.seconds = last_report - stats.started
