@@ -24,27 +24,22 @@ RecordError: nothing is marked done that was not kept.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from ..errors import Interrupted, RecordError
-from ..runtime.decision import Plan
 from .deliver import Deliverer, Outcome
+from .input import MAX_DEPTH, MAX_LINE_BYTES, Item, events_of, read_lines
 from .journal import UNRESOLVED, DeadLetter, Journal, event_key
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lines", "run_stream"]
 
-#: An input line longer than this is failed (and dead-lettered) unread: a resource limit.
-MAX_LINE_BYTES = 1 << 20
-#: JSON nested deeper than this is failed: hostile input must not exhaust the parser's stack.
-MAX_DEPTH = 64
 #: After a stop is asked for, how long in-flight sends may take to finish before they are abandoned.
 GRACE_SECONDS = 2.0
 
@@ -135,72 +130,6 @@ class RunControl:
             raise Interrupted("the run is stopping")
 
 
-def read_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw line) for every line, blank ones included, lazily."""
-    yield from enumerate(handle, 1)
-
-
-def _parse(raw: bytes) -> tuple[Any, str | None]:
-    if len(raw) > MAX_LINE_BYTES:
-        return None, f"the line is {len(raw):,} bytes, over the limit of {MAX_LINE_BYTES:,} (MAX_LINE_BYTES)"
-    try:
-        event = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r}); kept byte for byte"
-    except ValueError as exc:
-        return None, f"not valid JSON ({exc})"
-    except RecursionError:
-        return None, f"JSON nested deeper than the limit of {MAX_DEPTH} levels (MAX_DEPTH)"
-    if not isinstance(event, dict):
-        return None, "an event must be a JSON object"
-    # Counting brackets is C-fast; only an event with many of them is walked.
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(event) > MAX_DEPTH:
-        return None, f"JSON nested deeper than the limit of {MAX_DEPTH} levels (MAX_DEPTH)"
-    return event, None
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest
-
-
-@dataclass
-class _Item:
-    line: int
-    key: str
-    raw: bytes
-    event: Any
-    plan: Plan | None = None
-    order_key: str | None = None
-    #: The event's place in a Segment batch envelope, for a line that held one.
-    batch_index: int | None = None
-
-
-def _items(preset: str, line: int, key: str, raw: bytes) -> Iterator[tuple[_Item, str | None]]:
-    """The events of one line: the line itself, or each message of a Segment batch envelope.
-
-    A batch's top-level ``context`` and ``integrations`` apply to each message that lacks
-    them. A message keeps its own identity (key) and its own bytes, so it is journaled,
-    dead-lettered and replayed on its own.
-    """
-    event, problem = _parse(raw)
-    batch = event.get("batch") if problem is None else None
-    if not isinstance(batch, list):
-        yield _Item(line, key, raw, event), problem
-        return
-    shared = {name: event[name] for name in ("context", "integrations") if name in event}
-    for index, message in enumerate(batch):
-        merged = {**shared, **message} if isinstance(message, dict) else message
-        body = json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        item = _Item(line, event_key(preset, line, body), body, merged, batch_index=index)
-        yield item, None if isinstance(merged, dict) else f"message {index} of the batch is not a JSON object"
-
-
 def run_stream(
     deliverer: Deliverer,
     lines: Iterable[tuple[int, bytes]],
@@ -234,7 +163,7 @@ def run_stream(
 
     deliverer.on_retry = on_retry
 
-    def record(item: _Item, outcome: Outcome) -> None:
+    def record(item: Item, outcome: Outcome) -> None:
         # The dead letter first, durably, then the journal: nothing is marked done that is not kept.
         if outcome.status in UNRESOLVED:
             dead_letter.write(
@@ -273,7 +202,7 @@ def run_stream(
                     {"line": item.line, "error": outcome.reason, "status": outcome.http_status, "hint": outcome.hint}
                 )
 
-    def parked_reason(item: _Item) -> str | None:
+    def parked_reason(item: Item) -> str | None:
         with lock:
             if stats.stopped is not None:
                 return f"parked: the destination stopped at line {stopped_at[0]} ({stats.stopped})"
@@ -284,7 +213,7 @@ def run_stream(
                 )
         return None
 
-    def deliver(item: _Item) -> None:
+    def deliver(item: Item) -> None:
         """Process one decided event and record its outcome (any worker, or the reader)."""
         if control.stopping.is_set():
             return  # left unfinished: not recorded, delivered by a rerun
@@ -366,7 +295,7 @@ def run_stream(
             if not replaying and journal.status(key) is not None:  # a plain line an earlier run recorded
                 skip_recorded(journal.status(key))
                 continue
-            for item, problem in _items(preset, line, key, raw):
+            for item, problem in events_of(preset, line, key, raw):
                 stats.events += 1
                 earlier = journal.status(item.key)
                 if earlier is not None and not (replaying and earlier in UNRESOLVED):
