@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["examples_dir", "goldens_dir", "preset_schema_path", "presets_dir", "schemas_dir"]
+__all__ = ["examples_dir", "goldens_dir", "preset_schema_path", "presets_dir", "schemas_dir", "service_schema_path"]
 
 
 @cache
@@ -44,3 +44,8 @@ def examples_dir() -> Path:
 
 def preset_schema_path() -> Path:
     return schemas_dir() / "preset.schema.json"
+
+
+def service_schema_path() -> Path:
+    """The schema of a service config (``relay.yaml``: ``relay serve`` and ``relay worker``)."""
+    return schemas_dir() / "service.schema.json"

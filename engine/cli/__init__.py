@@ -26,7 +26,7 @@ from ..errors import (
     RenderError,
     SettingsError,
 )
-from . import authoring, delivery, demo, offline
+from . import authoring, delivery, demo, offline, service
 
 __all__ = ["main"]
 
@@ -70,5 +70,8 @@ for command in (
     authoring.docs,
     demo.fake,
     demo.demo,
+    service.serve,
+    service.worker,
+    service.init,
 ):
     main.add_command(command)

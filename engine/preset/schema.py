@@ -88,10 +88,10 @@ _TYPE_HINTS = {
 }
 
 
-def schema_errors(doc: SourceDoc) -> list[PresetError]:
-    """Every schema violation in ``doc``, each pointing at its line."""
+def schema_errors(doc: SourceDoc, validator: Draft202012Validator | None = None) -> list[PresetError]:
+    """Every violation of ``validator`` (default: the preset schema) in ``doc``, each pointing at its line."""
     errors: list[PresetError] = []
-    for error in preset_validator().iter_errors(doc.data):
+    for error in (validator or preset_validator()).iter_errors(doc.data):
         errors.extend(_to_preset_errors(error, doc))
     unique: dict[str, PresetError] = {str(e): e for e in errors}
     return list(unique.values())
