@@ -166,9 +166,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_app(
-    service: Service, sock: socket.socket, *, announce: Callable[[str], None] | None = None
-) -> None:
+def serve_app(service: Service, sock: socket.socket, *, announce: Callable[[str], None] | None = None) -> None:
     """Serve ``service.app`` on ``sock`` until SIGTERM/SIGINT (or ``service.begin_shutdown``), then stop."""
     config = service.config
     server = _Server(

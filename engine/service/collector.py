@@ -148,7 +148,7 @@ class Collector:
         if kind is None:
             messages = payload.get("batch")
             if not isinstance(messages, list):
-                raise _Refused(400, "bad_request", "a batch body is {\"batch\": [events...]}")
+                raise _Refused(400, "bad_request", 'a batch body is {"batch": [events...]}')
             shared = {name: payload[name] for name in ("context", "integrations") if name in payload}
         else:
             messages, shared = [payload], {}
@@ -210,7 +210,9 @@ def _parse(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _Refused(400, "bad_json", f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise _Refused(400, "bad_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise _Refused(
+            400, "bad_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (ValueError, RecursionError):
         raise _Refused(400, "bad_json", "the body is not valid JSON (nested too deep, or a number too long)") from None
     if not isinstance(payload, dict):

@@ -171,7 +171,9 @@ class _Builder:
         )
 
     def _sources(self, items: list[dict[str, Any]]) -> list[Source]:
-        sources, names, keys = [], set(), {}
+        sources: list[Source] = []
+        names: set[str] = set()
+        keys: dict[str, str] = {}
         for index, item in enumerate(items):
             pointer = f"/sources/{index}"
             if item["name"] in names:

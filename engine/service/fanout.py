@@ -81,7 +81,14 @@ class FilteredDeliverer(Deliverer):
 
 class DestinationRunner:
     def __init__(
-        self, destination: Destination, feed: Feed, data_dir: Path, metrics: Metrics, log: ServiceLog, *, worker: str = ""
+        self,
+        destination: Destination,
+        feed: Feed,
+        data_dir: Path,
+        metrics: Metrics,
+        log: ServiceLog,
+        *,
+        worker: str = "",
     ) -> None:
         self.destination = destination
         self.name = destination.name
@@ -105,7 +112,7 @@ class DestinationRunner:
             destination.settings,
             self.transport,
             bucket=TokenBucket(float(rate) if rate else None, int(options.burst or policy.burst)),
-            sleep=lambda seconds: self.control.sleep(seconds),
+            sleep=lambda seconds: self.control.sleep(seconds),  # noqa: PLW0108 - each run has its own control
             max_attempts=options.max_attempts,
             deadline=options.deadline,
             destination=self.name,

@@ -171,7 +171,9 @@ class EmbeddedQueue:
                     [(pending.received, pending.source, m.raw) for m in new],
                 )
                 results.append(Appended(len(new), len(pending.messages) - len(new)))
-            self._db.executemany("UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()])
+            self._db.executemany(
+                "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
+            )
             self._db.execute("COMMIT")  # synchronous=FULL: fsynced before it returns
             head = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
         except sqlite3.Error as exc:
@@ -212,9 +214,11 @@ class EmbeddedQueue:
         return db
 
     def read_after(self, seq: int, limit: int = 256) -> list[Record]:
-        rows = self._reader().execute(
-            "SELECT seq, raw, received FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute("SELECT seq, raw, received FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+            .fetchall()
+        )
         return [Record(int(s), bytes(raw), float(received)) for s, raw, received in rows]
 
     def records(self, after: int, stopping: threading.Event) -> Iterator[Record]:
