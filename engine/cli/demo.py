@@ -50,19 +50,28 @@ def fake(name: str, port: int, config_path: Path | None, rate_limit: int | None)
 
 def _print_destination(report: DestinationReport) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.rule(f"[bold]{report.title}[/bold]  ({report.preset} -> fake on {report.fake_url})")
-    for result in report.checks:
+    _print_checks(console, report.checks)
+    print_summary(f"relay send {report.preset} {report.events_file}", report.stats, None, console)
+    _print_state(console, report.state)
+
+
+def _print_checks(console: Any, checks: list[Any]) -> None:
+    for result in checks:
         mark = "[green]ok[/green]" if result.ok else "[red]FAIL[/red]"
         console.print(
             f"check {mark} {result.name}"
             + "".join(f"\n   fixed: {f}" for f in result.fixed)
             + "".join(f"\n   {p}" for p in result.problems)
         )
-    print_summary(f"relay send {report.preset} {report.events_file}", report.stats, None, console)
-    title, headers, rows = report.state
+
+
+def _print_state(console: Any, state: tuple[str, list[str], list[list[Any]]]) -> None:
+    from rich.table import Table
+
+    title, headers, rows = state
     table = Table(title=title, title_justify="left")
     for header in headers:
         table.add_column(header, overflow="fold")
@@ -89,14 +98,24 @@ def _cell(value: Any) -> str:
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Show relay as a service: start the collector and the fakes, post the stream with the Segment SDK.",
+)
 @presets_option
-def demo(config_path: Path | None, concurrency: int, summary_json: Path | None, presets_root: Path | None) -> None:
+def demo(
+    config_path: Path | None, concurrency: int, summary_json: Path | None, serve: bool, presets_root: Path | None
+) -> None:
     """The main job on embedded defaults: local fake vendors, the bundled sample stream, both presets.
 
     With --presets, the config's preset names are looked up in that directory.
     """
     from rich.console import Console
 
+    if serve:
+        _demo_served(config_path or default_demo_config(), presets_root, summary_json)
+        return
     started = time.monotonic()
     reports = run_demo(
         config_path or default_demo_config(),
@@ -118,4 +137,31 @@ def demo(config_path: Path | None, concurrency: int, summary_json: Path | None, 
         destinations = {r.preset: {**r.stats.as_dict(), "state_rows": len(r.state[2])} for r in reports}
         summary_json.write_text(json.dumps({"destinations": destinations, "seconds": round(wall, 3)}, indent=2) + "\n")
     if any(r.stats.failed for r in reports):
+        raise SystemExit(1)
+
+
+def _demo_served(config_path: Path, presets_root: Path | None, summary_json: Path | None) -> None:
+    from rich.console import Console
+
+    from ..service.demo import run_service_demo
+
+    console = Console()
+    started = time.monotonic()
+    reports = run_service_demo(config_path, presets_root=presets_root, on_message=console.print)
+    wall = time.monotonic() - started
+    for report in reports:
+        console.rule(f"[bold]{report.title}[/bold]  (destination {report.destination} -> fake on {report.fake_url})")
+        _print_checks(console, report.checks)
+        _print_state(console, report.state)
+    console.rule("[bold]relay serve demo done[/bold]")
+    for report in reports:
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in report.outcomes.items())
+        console.print(f"{report.destination}: {counts}, {report.retries} retried")
+    console.print(f"wall time {wall:.2f} s")
+    if summary_json:
+        destinations = {
+            r.destination: {**r.outcomes, "retries": r.retries, "state_rows": len(r.state[2])} for r in reports
+        }
+        summary_json.write_text(json.dumps({"destinations": destinations, "seconds": round(wall, 3)}, indent=2) + "\n")
+    if any(r.outcomes.get("failed") or r.outcomes.get("parked") for r in reports):
         raise SystemExit(1)
