@@ -57,7 +57,9 @@ def vendor_fakes() -> tuple[FakeServer, FakeServer]:
     from relay import load_preset
 
     mailjet = load_preset("mailjet")
-    mailgun_fake = FakeServer(MailgunFake(api_key=MAILGUN_SETTINGS["api_key"], lists=[MAILGUN_SETTINGS["list_address"]]))
+    mailgun_fake = FakeServer(
+        MailgunFake(api_key=MAILGUN_SETTINGS["api_key"], lists=[MAILGUN_SETTINGS["list_address"]])
+    )
     mailjet_fake = FakeServer(
         MailjetFake(
             api_key=MAILJET_SETTINGS["api_key"],
@@ -127,8 +129,9 @@ class RelayProcess:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
         self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def __enter__(self) -> RelayProcess:
         return self

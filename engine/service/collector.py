@@ -206,7 +206,7 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise _Refused(400, "bad_json", "the body is empty; send a JSON object")
     try:
-        payload = json.loads(body)
+        payload = json.loads(body.decode("utf-8"))  # decoded first: json would guess UTF-16 from a BOM
     except UnicodeDecodeError as exc:
         raise _Refused(400, "bad_json", f"the body is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
