@@ -97,7 +97,7 @@ class RelayProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         line = wait_until(lambda: next((x for x in self.lines if ready in x), None) or self._dead(), 60, "startup")
-        self.url = line.split(" on ", 1)[1].split()[0].rstrip(";")
+        self.url = next(word for word in line.split() if word.startswith("http://")).rstrip(";")
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -108,7 +108,6 @@ class RelayProcess:
         if self.process.poll() is not None:
             time.sleep(0.2)
             raise AssertionError(f"relay {' '.join(self.args)} exited {self.process.returncode}:\n" + self.log())
-        return None
 
     def log(self) -> str:
         return "\n".join(self.lines)

@@ -34,6 +34,7 @@ from ..delivery.runner import GRACE_SECONDS, RunControl
 from ..errors import RelayError
 from ..runtime.decide import decide
 from .config import Destination, ServiceConfig
+from .logs import ServiceLog
 from .queue import Appended, claim_ids, open_db
 from .queue import Message as Accepted
 from .watermark import Watermark
@@ -173,8 +174,10 @@ class _Fetched:
 class KafkaFeed:
     """One destination's partitions on this worker (a ``Feed``): positions are (partition, offset)."""
 
-    def __init__(self, config: ServiceConfig, destination: str) -> None:
+    def __init__(self, config: ServiceConfig, destination: str, log: ServiceLog | None = None) -> None:
         assert config.kafka is not None
+        self.destination = destination
+        self.log = log or ServiceLog("off")
         self.topic = config.kafka.topic_for(destination)
         self.max_in_flight = config.kafka.max_in_flight
         self.consumer = Consumer(
@@ -261,7 +264,9 @@ class KafkaFeed:
             self._committed[tp.partition] = tp.offset
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        _LOG.info("assigned %s", sorted(tp.partition for tp in partitions))
+        self.log.event(
+            "partitions_assigned", destination=self.destination, partitions=sorted(tp.partition for tp in partitions)
+        )
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Stop the run (sends in flight get their grace), save what is recorded, forget the rest:
@@ -281,7 +286,9 @@ class KafkaFeed:
             while not self._buffer.empty():
                 self._buffer.get_nowait()
         self._resume.set()
-        _LOG.info("revoked %s", sorted(tp.partition for tp in partitions))
+        self.log.event(
+            "partitions_revoked", destination=self.destination, partitions=sorted(tp.partition for tp in partitions)
+        )
 
     # -- the destination's delivery loop -----------------------------------------------------
     def lines(self, control: RunControl) -> Iterator[tuple[int, bytes]]:
@@ -358,7 +365,7 @@ def worker_service(config: ServiceConfig, name: str | None = None) -> Any:
     worker = name or f"{socket.gethostname()}-{os.getpid()}"
     service = Service(config, collect=False)
     for destination in config.destinations:
-        feed = KafkaFeed(config, destination.name)
+        feed = KafkaFeed(config, destination.name, service.log)
         service.add_runner(
             DestinationRunner(destination, feed, config.data_dir, service.metrics, service.log, worker=worker)
         )
