@@ -71,9 +71,8 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
 @click.option("--name", default=None, help="This worker's name in dead-letter file names (default: host-pid).")
 def worker(config_path: Path, port: int | None, name: str | None) -> None:
     """Join the Kafka consumer groups and deliver to every destination (queue type kafka)."""
-    from ..service.app import listen, serve_app
+    from ..service.app import listen, serve_app, worker_service
     from ..service.config import ServiceConfig
-    from ..service.kafka import worker_service
 
     config = _load(config_path, None, None)
     assert isinstance(config, ServiceConfig)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -30,7 +31,7 @@ from .metrics import Metrics
 from .ops import build_app
 from .queue import Appended, EmbeddedQueue, Message, QueueFeed
 
-__all__ = ["QueueSink", "Service", "serve_app"]
+__all__ = ["QueueSink", "Service", "listen", "serve_app", "worker_service"]
 
 #: How often each destination's progress (its committed position) is saved while it runs.
 CHECKPOINT_EVERY = 0.5
@@ -127,6 +128,21 @@ class Service:
         if self.queue is not None:
             self.queue.close()
         self.log.event("stopped")
+
+
+def worker_service(config: ServiceConfig, name: str | None = None) -> Service:
+    """A Service that delivers from Kafka (``relay worker``): one consumer group member per destination."""
+    from .kafka import KafkaFeed
+
+    worker = name or f"{socket.gethostname()}-{os.getpid()}"
+    service = Service(config, collect=False)
+    for destination in config.destinations:
+        feed = KafkaFeed(config, destination.name, service.log)
+        service.add_runner(
+            DestinationRunner(destination, feed, config.data_dir, service.metrics, service.log, worker=worker)
+        )
+        service._closers.append(feed.close)
+    return service
 
 
 class _Server(uvicorn.Server):

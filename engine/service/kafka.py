@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from .queue import Appended, claim_ids, open_db
 from .queue import Message as Accepted
 from .watermark import Watermark
 
-__all__ = ["KafkaFeed", "KafkaSink", "contact_key", "worker_service"]
+__all__ = ["KafkaFeed", "KafkaSink", "contact_key", "position"]
 
 #: A position is the partition and the offset in one integer, unique and stable per record.
 _OFFSET_BITS = 40
@@ -355,19 +353,3 @@ class KafkaFeed:
         self._running = False
         self._poller.join(timeout=10)
         self.consumer.close()
-
-
-def worker_service(config: ServiceConfig, name: str | None = None) -> Any:
-    """A Service that delivers from Kafka: one consumer group member per destination."""
-    from .app import Service
-    from .fanout import DestinationRunner
-
-    worker = name or f"{socket.gethostname()}-{os.getpid()}"
-    service = Service(config, collect=False)
-    for destination in config.destinations:
-        feed = KafkaFeed(config, destination.name, service.log)
-        service.add_runner(
-            DestinationRunner(destination, feed, config.data_dir, service.metrics, service.log, worker=worker)
-        )
-        service._closers.append(feed.close)
-    return service
