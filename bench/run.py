@@ -31,6 +31,7 @@ from typing import Any
 import relay
 from bench.events import generate
 from bench.handwritten import HANDWRITTEN
+from bench.service import figure_service
 from relay import CompiledPreset, RunOptions, deliver_stream, load_preset
 from relay.authoring.golden import discover_cases
 from relay.bundled import presets_dir, schemas_dir
@@ -304,6 +305,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "delivery": figure_delivery,
     "memory": figure_memory,
     "goldens": figure_goldens,
+    "service": figure_service,
 }
 
 

@@ -111,47 +111,45 @@ def _identify(n: int) -> dict[str, Any]:
     return {"type": "identify", "userId": f"u{n}", "traits": {"email": f"p{n}@example.com", "name": "P"}}
 
 
-def _run(mailgun: Any, tmp_path: Path, answers: list[Response], **options: Any) -> tuple[Any, list[int], Journal]:
+def _run(mailgun: Any, tmp_path: Path, answers: list[Response], **options: Any) -> tuple[Any, list[int]]:
     transport = MockTransport(lambda request: answers.pop(0) if answers else Response(200, {}, b"{}"))
     settings = mailgun.resolve_settings(MAILGUN_SETTINGS, environ={})
     deliverer = Deliverer(mailgun, settings, transport, sleep=lambda _s: None)
     recorded: list[int] = []
-    journal = Journal(tmp_path / "j.sqlite")
-    stats = run_stream(
-        deliverer,
-        _lines([_identify(n) for n in range(1, 6)]),
-        journal=journal,
-        dead_letter=DeadLetter(tmp_path / "dead.ndjson"),
-        control=RunControl(),
-        on_recorded=lambda line, _key, _status: recorded.append(line),
-        **options,
-    )
-    return stats, recorded, journal
+    journal, dead_letter = Journal(tmp_path / "j.sqlite"), DeadLetter(tmp_path / "dead.ndjson")
+    try:
+        stats = run_stream(
+            deliverer,
+            _lines([_identify(n) for n in range(1, 6)]),
+            journal=journal,
+            dead_letter=dead_letter,
+            control=RunControl(),
+            on_recorded=lambda line, _key, _status: recorded.append(line),
+            **options,
+        )
+    finally:
+        journal.close()
+        dead_letter.close()
+    return stats, recorded
 
 
 def test_pause_on_stop_leaves_the_stopped_event_and_the_rest_unrecorded(mailgun: Any, tmp_path: Path) -> None:
     not_found = Response(404, {}, b'{"message": "member not found"}')
     refused = Response(401, {}, b"Forbidden")
-    stats, recorded, journal = _run(
-        mailgun, tmp_path, [not_found, Response(200, {}, b"{}"), refused], pause_on_stop=True
-    )
+    stats, recorded = _run(mailgun, tmp_path, [not_found, Response(200, {}, b"{}"), refused], pause_on_stop=True)
     assert stats.stopped and "key" in stats.stopped
     assert recorded == [1] and stats.delivered == 1 and stats.parked == 0 and stats.failed == 0
     assert stats.unfinished == 1 and stats.lines == 2  # the stopped event; nothing more was read
     assert not (tmp_path / "dead.ndjson").exists()
-    journal.close()
 
 
 def test_without_pause_a_stop_parks_the_rest_as_relay_send_does(mailgun: Any, tmp_path: Path) -> None:
-    stats, recorded, journal = _run(mailgun, tmp_path, [Response(401, {}, b"Forbidden")])
+    stats, recorded = _run(mailgun, tmp_path, [Response(401, {}, b"Forbidden")])
     assert stats.failed == 1 and stats.parked == 4 and len(recorded) == 5
-    journal.close()
 
 
 def test_events_an_earlier_run_recorded_are_reported_as_recorded(mailgun: Any, tmp_path: Path) -> None:
-    _stats, first, journal = _run(mailgun, tmp_path, [])
-    journal.close()
-    stats, again, journal = _run(mailgun, tmp_path, [])
+    _stats, first = _run(mailgun, tmp_path, [])
+    stats, again = _run(mailgun, tmp_path, [])
     assert first == [1, 2, 3, 4, 5] and again == [1, 2, 3, 4, 5]
     assert stats.skipped == 5 and stats.requests == 0
-    journal.close()

@@ -136,7 +136,7 @@ def _head(length: int, *extra: str) -> bytes:
 
 def test_hostile_clients_on_the_wire_fail_fast_and_hurt_nobody(tmp_path: Path) -> None:
     destinations = [{"name": "hook", "preset": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}}]
-    config = write_config(tmp_path, destinations, server={"read_timeout": 1})
+    config = write_config(tmp_path, destinations, server={"read_timeout": 1, "max_connections": 2})
     with serve(config) as relay:
         slow = _raw_request(relay.url, _head(200), b'{"batch": [')  # then nothing more
         # An oversized body is refused on its Content-Length, before a byte of it is read.
@@ -150,10 +150,21 @@ def test_hostile_clients_on_the_wire_fail_fast_and_hurt_nobody(tmp_path: Path) -
         ok = requests.post(f"{relay.url}/v1/batch", json={"batch": [{"type": "track", "userId": "u1"}]},
                            auth=(WRITE_KEY, ""), timeout=10)  # fmt: skip
         assert ok.status_code == 200, ok.text
-        status, body = _answer(slow)
-        assert status == 408 and body["limit"] == "read_timeout"
+        # A second slow client takes the last slot: the next request is refused at once, in JSON.
+        slower = _raw_request(relay.url, _head(200), b'{"batch": [')
+        busy = wait_until(lambda: _busy(relay.url), what="the collector to be full")
+        assert busy == {"success": False, "code": "busy", "message": busy["message"]}
+        assert "max_connections" in busy["message"]
+        for client in (slow, slower):
+            status, body = _answer(client)
+            assert status == 408 and body["limit"] == "read_timeout"
         assert requests.get(f"{relay.url}/health", timeout=5).status_code == 200
         assert relay.process.poll() is None
+
+
+def _busy(url: str) -> dict[str, Any] | None:
+    answer = requests.post(f"{url}/v1/track", json={"userId": "u"}, auth=(WRITE_KEY, ""), timeout=10)
+    return answer.json() if answer.status_code == 503 else None
 
 
 def hook_fake(latency: tuple[float, float] | None = None) -> FakeServer:

@@ -92,11 +92,16 @@ def worker(config_path: Path, port: int | None, name: str | None) -> None:
     serve_app(service, sock, announce=announce)
 
 
-_INIT_FILES = {
-    "relay.yaml": "relay.yaml",
-    "service-mailgun.settings.yaml": "mailgun.settings.yaml",
-    "service-mailjet.settings.yaml": "mailjet.settings.yaml",
-}
+#: The example config and, for each of its destinations, a settings file (``service-NAME.settings.yaml``).
+_INIT_PREFIX = "service-"
+
+
+def _init_files() -> dict[str, Path]:
+    examples = bundled.examples_dir()
+    files = {"relay.yaml": examples / "relay.yaml"}
+    for path in sorted(examples.glob(f"{_INIT_PREFIX}*.settings.yaml")):
+        files[path.name.removeprefix(_INIT_PREFIX)] = path
+    return files
 
 
 @click.command()
@@ -104,7 +109,7 @@ _INIT_FILES = {
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 def init(directory: Path, force: bool) -> None:
     """Write an example service config (relay.yaml) and its settings files into DIRECTORY."""
-    targets = {directory / target: bundled.examples_dir() / source for source, target in _INIT_FILES.items()}
+    targets = {directory / name: source for name, source in _init_files().items()}
     existing = [str(path) for path in targets if path.exists()]
     if existing and not force:
         raise InputError(f"{', '.join(existing)} already exist(s); --force overwrites")
@@ -116,7 +121,7 @@ def init(directory: Path, force: bool) -> None:
     click.echo(
         "\nnext:\n"
         "  export RELAY_WRITE_KEY=<a long random string>   # what your SDKs send\n"
-        "  export MAILGUN_API_KEY=... MAILJET_API_KEY=... MAILJET_SECRET_KEY=...\n"
+        "  export the API keys each settings file names\n"
         f"  relay serve --config {config}\n"
         "or see it all on local fakes first: relay demo --serve"
     )

@@ -80,7 +80,7 @@ class Service:
         self.collector = Collector(config, self.sink, self.metrics, self.log) if collect and self.sink else None
         self.metrics.watch(lambda: {runner.name: runner.live() for runner in self.runners})
         routes = self.collector.routes() if self.collector else []
-        self.app = build_app(routes, self.metrics, self.log, self.problems)
+        self.app = build_app(routes, self.metrics, self.log, self.problems, config.max_connections)
 
     def add_runner(self, runner: DestinationRunner) -> None:
         self.runners.append(runner)
@@ -195,7 +195,6 @@ def serve_app(service: Service, sock: socket.socket, *, announce: Callable[[str]
             loop="asyncio",
             server_header=False,
             date_header=False,
-            limit_concurrency=config.max_connections,
             timeout_keep_alive=5,
             timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)),
             h11_max_incomplete_event_size=16 * 1024,

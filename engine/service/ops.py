@@ -25,20 +25,35 @@ from .metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["build_app"]
 
+#: Never refused as busy: operators must see a flooded collector.
+_OPERATIONS = ("/health", "/ready", "/metrics")
 _CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 
 
 class _Observe:
-    """Counts every answer by route template and status, and logs it (a raw path is never a label)."""
+    """Counts every answer by route template and status, and logs it (a raw path is never a label).
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log: ServiceLog, known: set[str]) -> None:
+    It also bounds the requests served at once: past ``max_requests`` the answer is a JSON 503
+    at once, so a flood costs no body reads and no memory.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, log: ServiceLog, known: set[str], max_requests: int) -> None:
         self.app, self.metrics, self.log, self.known = app, metrics, log, known
+        self.max_requests = max_requests
+        self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         status = [500]
+        if self.active >= self.max_requests and scope.get("path") not in _OPERATIONS:
+            self.metrics.rejected.labels("busy").inc()
+            busy = error_response(503, "busy", f"more than {self.max_requests} requests at once (max_connections)")
+            await busy(scope, receive, send)
+            self.metrics.http.labels(self._route(scope), "503").inc()
+            return
+        self.active += 1
 
         async def observe(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -48,11 +63,15 @@ class _Observe:
         try:
             await self.app(scope, receive, observe)
         finally:
-            path = scope.get("path", "")
-            route = path if path in self.known else "other"
+            self.active -= 1
+            route = self._route(scope)
             self.metrics.http.labels(route, str(status[0])).inc()
-            if route not in ("/metrics", "/health", "/ready"):
+            if route not in _OPERATIONS:
                 self.log.event("request", method=scope.get("method"), route=route, status=status[0])
+
+    def _route(self, scope: Scope) -> str:
+        path = scope.get("path", "")
+        return path if path in self.known else "other"
 
 
 def build_app(
@@ -60,6 +79,7 @@ def build_app(
     metrics: Metrics,
     log: ServiceLog,
     ready: Callable[[], list[str]],
+    max_requests: int = 1000,
 ) -> Starlette:
     """The ASGI app: ``routes`` plus /health, /ready and /metrics, with JSON errors everywhere."""
 
@@ -95,7 +115,7 @@ def build_app(
         routes=all_routes,
         exception_handlers={HTTPException: http_error, Exception: crash},
         middleware=[
-            Middleware(_Observe, metrics=metrics, log=log, known=known),
+            Middleware(_Observe, metrics=metrics, log=log, known=known, max_requests=max_requests),
             # Browsers post from the site's own origin (analytics.js): allow it, with credentials in
             # the Authorization header only, so no cookie ever authorises a request.
             Middleware(
