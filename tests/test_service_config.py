@@ -153,3 +153,24 @@ def test_events_an_earlier_run_recorded_are_reported_as_recorded(mailgun: Any, t
     stats, again = _run(mailgun, tmp_path, [])
     assert first == [1, 2, 3, 4, 5] and again == [1, 2, 3, 4, 5]
     assert stats.skipped == 5 and stats.requests == 0
+
+
+def test_the_readme_service_config_is_valid(tmp_path: Path) -> None:
+    import re
+
+    from tests.paths import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("### The config")
+    match = re.search(r"```yaml\n(.*?)```", text[start:], re.DOTALL)
+    assert match, "the README's service config block is missing"
+    CliRunner().invoke(main, ["init", str(tmp_path)])  # the settings files it names
+    (tmp_path / "relay.yaml").write_text(match.group(1), encoding="utf-8")
+    environ = {
+        "RELAY_WRITE_KEY": "wk-0123456789",
+        "MAILGUN_API_KEY": "k",
+        "MAILJET_API_KEY": "p",
+        "MAILJET_SECRET_KEY": "s",
+    }
+    config = load_config(tmp_path / "relay.yaml", environ=environ)
+    assert [d.name for d in config.destinations] == ["mailgun", "mailjet"] and config.max_connections == 1000
