@@ -15,7 +15,7 @@ from typing import IO, Any
 from ..runtime.decision import Plan
 from .journal import event_key
 
-__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "Item", "events_of", "json_depth", "read_lines"]
+__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "Item", "events_of", "read_lines"]
 
 #: An input line longer than this is failed (and dead-lettered) unread: a resource limit.
 MAX_LINE_BYTES = 1 << 20
@@ -42,13 +42,12 @@ def _parse(raw: bytes) -> tuple[Any, str | None]:
     if not isinstance(event, dict):
         return None, "an event must be a JSON object"
     # Counting brackets is C-fast; only an event with many of them is walked.
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and json_depth(event) > MAX_DEPTH:
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(event) > MAX_DEPTH:
         return None, f"JSON nested deeper than the limit of {MAX_DEPTH} levels (MAX_DEPTH)"
     return event, None
 
 
-def json_depth(value: Any) -> int:
-    """How deeply ``value`` (parsed JSON) nests: 1 for a scalar or an empty object."""
+def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, depth = stack.pop()

@@ -9,12 +9,13 @@ producing at most ``limit + 1`` bytes, not after filling memory.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-__all__ = ["BodyError", "read_body"]
+__all__ = ["BodyError", "nesting", "read_body"]
 
 
 @dataclass
@@ -94,3 +95,23 @@ async def read_body(
 
 def _slow() -> BodyError:
     return BodyError(408, "timeout", "the request body was not received in time (read_timeout)", limit="read_timeout")
+
+
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # the unrolled form: no alternation per byte
+_EMPTY_PAIRS = re.compile(rb"\{\}|\[\]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+
+
+def nesting(body: bytes, limit: int) -> int:
+    """How deeply valid JSON ``body`` nests, counted up to ``limit + 1`` (then it stops).
+
+    Strings are removed and only brackets kept, then innermost pairs are peeled off one
+    level a pass: a few regex passes at C speed, where walking a parsed batch of 100 events
+    object by object cost more than parsing it.
+    """
+    brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    while brackets and depth <= limit:
+        brackets = _EMPTY_PAIRS.sub(b"", brackets)
+        depth += 1
+    return depth
