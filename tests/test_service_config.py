@@ -25,6 +25,13 @@ from tests.delivery_helpers import MAILGUN_SETTINGS
 from tests.service_helpers import write_config
 
 ENV = {"TEST_WRITE_KEY": "wk-test-0123456789"}
+#: What the example config (`relay init`, the README) reads from the environment.
+EXAMPLE_ENV = {
+    "RELAY_WRITE_KEY": "wk-0123456789",
+    "MAILGUN_API_KEY": "k",
+    "MAILJET_API_KEY": "p",
+    "MAILJET_SECRET_KEY": "s",
+}
 
 
 def errors_of(path: Path, environ: dict[str, str] | None = None) -> list[str]:
@@ -81,13 +88,7 @@ def test_a_config_loads_with_secrets_from_the_environment_only_in_memory(tmp_pat
 def test_relay_init_writes_a_working_example(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    environ = {
-        "RELAY_WRITE_KEY": "wk-0123456789",
-        "MAILGUN_API_KEY": "k",
-        "MAILJET_API_KEY": "p",
-        "MAILJET_SECRET_KEY": "s",
-    }
-    config = load_config(tmp_path / "relay.yaml", environ=environ)
+    config = load_config(tmp_path / "relay.yaml", environ=EXAMPLE_ENV)
     assert [d.name for d in config.destinations] == ["mailgun", "mailjet"]
     assert config.destinations[1].filter is not None and config.kafka is None
     again = CliRunner().invoke(main, ["init", str(tmp_path)])
@@ -166,11 +167,5 @@ def test_the_readme_service_config_is_valid(tmp_path: Path) -> None:
     assert match, "the README's service config block is missing"
     CliRunner().invoke(main, ["init", str(tmp_path)])  # the settings files it names
     (tmp_path / "relay.yaml").write_text(match.group(1), encoding="utf-8")
-    environ = {
-        "RELAY_WRITE_KEY": "wk-0123456789",
-        "MAILGUN_API_KEY": "k",
-        "MAILJET_API_KEY": "p",
-        "MAILJET_SECRET_KEY": "s",
-    }
-    config = load_config(tmp_path / "relay.yaml", environ=environ)
+    config = load_config(tmp_path / "relay.yaml", environ=EXAMPLE_ENV)
     assert [d.name for d in config.destinations] == ["mailgun", "mailjet"] and config.max_connections == 1000
