@@ -51,7 +51,7 @@ COMMIT_SECONDS = 0.25
 #: Outcomes that leave an event in the dead letter, waiting for `relay replay`.
 UNRESOLVED = ("failed", "parked")
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_unresolved ON outcomes (status) WHERE status IN ('failed', 'parked');
 CREATE TABLE IF NOT EXISTS runs (started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (key TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, step));
 """
 
 
@@ -154,6 +155,26 @@ class Journal:
             if self._pending >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
                 self._commit()
 
+    def steps(self, key: str) -> _Steps:
+        """The progress of one event's steps: a write or track that succeeded is never sent again."""
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM steps WHERE key = ? AND step = ?", (key, step)).fetchone()
+        return row is not None
+
+    def _mark_step(self, key: str, step: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self._opened = time.monotonic()
+            # Committed with the event's outcome (same grouped transaction): a crash before
+            # that sends the step again, at least once, as for any unacknowledged event.
+            self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, time.time()))
+
     def _commit(self) -> None:
         if self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -201,11 +222,32 @@ class Journal:
             self._db.close()
 
 
+@dataclass(frozen=True)
+class _Steps:
+    journal: Journal
+    key: str
+
+    def done(self, step: str) -> bool:
+        return self.journal._step_done(self.key, step)
+
+    def mark(self, step: str) -> None:
+        self.journal._mark_step(self.key, step)
+
+
 class NullJournal(Journal):
     """Records nothing: for dry runs, which acknowledge nothing. Keeps memory flat."""
 
     def __init__(self) -> None:  # no database at all
         self.had_entries = False
+
+    def steps(self, key: str) -> _Steps:
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
+        return False
+
+    def _mark_step(self, key: str, step: str) -> None:
+        pass
 
     def status(self, key: str) -> str | None:
         return None

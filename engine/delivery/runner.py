@@ -223,7 +223,7 @@ def run_stream(
             outcome = Outcome("parked", reason=reason)
         else:
             try:
-                outcome = deliverer.process(item.plan)
+                outcome = deliverer.process(item.plan, journal.steps(item.key))
             except Interrupted:
                 return
             except Exception as exc:  # a bug must not lose the event: record it as failed
