@@ -55,13 +55,13 @@ def _engine_outcome(preset: CompiledPreset, settings: Any, event: Any) -> tuple[
     decision = relay.render(preset, event, settings, now=NOW)
     if decision.action == "drop":
         return ("drop", decision.rule)
-    request = decision.request
-    assert request is not None
+    request = decision.requests[-1]
     outcome: tuple[Any, ...] = ("send", request.url, request.content)
-    if preset.lookup is not None:
-        outcome += (decision.lookup.url if decision.lookup else None,)
-    if preset.request.signature is not None:
-        outcome += (request.headers.get(preset.request.signature.header),)
+    reads = [r for r in decision.requests if r.role == "read"]
+    if reads:
+        outcome += (reads[0].url,)
+    if "X-Signature" in request.headers:
+        outcome += (request.headers["X-Signature"],)
     return outcome
 
 

@@ -131,7 +131,7 @@ def _requests(preset: CompiledPreset) -> list[str]:
             lines.append("")
             lines.append(f"`{step.name}` binds its answer to `{step.bind}`{missing} for the requests after it.")
     auth = _auth_text(preset.steps[0].auth) if preset.steps else "none"
-    encodings = sorted({step.encoding for step in preset.steps})
+    encodings = sorted({step.encoding for step in preset.steps if step.body is not None}) or ["none"]
     lines.append("")
     lines.append(f"Auth: {auth}. Body encoding: {', '.join(encodings)}.")
     return lines

@@ -69,7 +69,9 @@ def classify(
         if rule.outcome == "success" and rule.hint is None:
             return Classification("success", "", None)
         hint = _safely(rule.hint, full_scope()) if rule.hint is not None else None
-        return Classification(rule.outcome, vendor_message(policy, full_scope()), " ".join(str(hint).split()) if hint else None)
+        return Classification(
+            rule.outcome, vendor_message(policy, full_scope()), " ".join(str(hint).split()) if hint else None
+        )
     return Classification("fail", vendor_message(policy, full_scope()), None)
 
 

@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Interrupted, RecordError
+from .deadletter import DeadLetter
 from .deliver import Deliverer, Outcome
 from .input import MAX_DEPTH, MAX_LINE_BYTES, Item, events_of, read_lines
-from .journal import UNRESOLVED, DeadLetter, Journal, event_key
+from .journal import UNRESOLVED, Journal, event_key
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lines", "run_stream"]
 

@@ -81,7 +81,9 @@ def compile_checks(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed
         }
         fix = None
         if "fix" in entry:
-            fix = compile_step(builder, entry["fix"], {**scope, "now": None}, auth, f"{pointer}/fix", default_role="write")
+            fix = compile_step(
+                builder, entry["fix"], {**scope, "now": None}, auth, f"{pointer}/fix", default_role="write"
+            )
             if foreach is None:
                 builder.error(f"{pointer}/fix", "a fix needs a `foreach`: it repairs one failed item at a time")
         request = compile_step(

@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 from ..expr import templates
 from ..expr.templates import Allowed
 from .builder import Builder
-from .model import METHODS, AuthSpec, Auths, StepSpec
+from .model import METHODS, Auths, AuthSpec, StepSpec
 from .schema import BodyValidator, load_json_schema
 
 __all__ = ["compile_auths", "compile_step", "compile_steps"]

@@ -32,19 +32,28 @@ BUILTIN_NAMES = ("event", "settings", "mapping", "constants", "fields", "now", "
 REQUIRED_SECTIONS = ("metadata", "mappings", "requests")
 
 
+#: Where the bundled shared fragments live (inside the bundled presets folder).
+SHARED = "_shared"
+
+
 def resolve_extends(reference: str, from_file: Path) -> Path:
-    """An ``extends`` entry: a path relative to the file, or a preset name (a sibling preset
-    of the file's presets directory first, then a bundled preset)."""
+    """An ``extends`` entry: a path relative to the file, or a name: a preset beside this
+    one, then a bundled preset, then a bundled shared fragment (``contact``, ``consent``...)."""
     if "/" in reference or reference.endswith((".yaml", ".yml")):
         target = (from_file.parent / reference).resolve()
         if not target.is_file():
             raise PresetNotFound(f"no file {target}")
         return target
-    for root in (from_file.resolve().parent.parent, bundled.presets_dir()):
-        candidate = root / reference / "preset.yaml"
+    candidates = [
+        from_file.resolve().parent.parent / reference / "preset.yaml",
+        bundled.presets_dir() / reference / "preset.yaml",
+        bundled.presets_dir() / SHARED / f"{reference}.yaml",
+    ]
+    for candidate in candidates:
         if candidate.is_file() and candidate.resolve() != from_file.resolve():
             return candidate
-    raise PresetNotFound(f"no preset named {reference!r} beside this one or bundled")
+    shared = sorted(p.stem for p in (bundled.presets_dir() / SHARED).glob("*.yaml"))
+    raise PresetNotFound(f"no preset or shared fragment named {reference!r} (shared fragments: {', '.join(shared)})")
 
 
 def load_preset(path: str | Path) -> CompiledPreset:
@@ -57,7 +66,9 @@ def load_preset(path: str | Path) -> CompiledPreset:
 
 def compile_preset(doc: SourceDoc) -> CompiledPreset:
     missing = [s for s in REQUIRED_SECTIONS if not isinstance(doc.data, dict) or s not in doc.data]
-    errors = [e for e in schema_errors(doc) if not (e.pointer in ("", "/") and any(f"'{s}'" in e.message for s in missing))]
+    errors = [
+        e for e in schema_errors(doc) if not (e.pointer in ("", "/") and any(f"'{s}'" in e.message for s in missing))
+    ]
     for section in missing:
         errors.append(doc.error("", f"a preset needs `{section}` (here, or in a preset it extends)"))
     if errors:
@@ -271,7 +282,8 @@ class _PresetCompiler(Builder):
             if catch_all is not None:
                 self.error(
                     pointer,
-                    f"mapping '{raw['name']}' can never match: mapping '{catch_all}' has no `match` and takes every event",
+                    f"mapping '{raw['name']}' can never match: mapping '{catch_all}' has no `match`"
+                    " and takes every event",
                     hint="put the mapping without `match` last",
                 )
             if "drop" in raw and raw.get("fields"):

@@ -136,8 +136,8 @@ def compose(base: SourceDoc, over: SourceDoc) -> SourceDoc:
 
 def _at(doc: SourceDoc, pointer: str) -> Any:
     node = doc.data
-    for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
+    for escaped in pointer.split("/")[1:]:
+        token = escaped.replace("~1", "/").replace("~0", "~")
         node = node[int(token)] if isinstance(node, list) else node[token]
     return node
 
@@ -183,7 +183,7 @@ def _responses(builder: _Builder, base: SourceDoc, over: SourceDoc) -> list[Any]
     pointer = "/delivery/responses"
     mine, theirs = _at(over, pointer), _at(base, pointer)
     builder.here(over, pointer, pointer)
-    out = []
+    out: list[Any] = []
     for source, items in ((over, mine), (base, theirs)):
         for index, item in enumerate(items):
             out.append(builder.copy(item, source, f"{pointer}/{index}", f"{pointer}/{len(out)}"))
@@ -258,4 +258,3 @@ def _item(builder: _Builder, base: SourceDoc, over: SourceDoc, base_ptr: str, ov
         else:
             out[key] = builder.copy(over_item[key], over, f"{over_ptr}/{token}", f"{out_ptr}/{token}")
     return out
-

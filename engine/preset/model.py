@@ -8,7 +8,7 @@ text they were compiled from, so docs and studio can show the preset as written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,6 @@ Status = int | str
 
 #: Statuses a transport reports when there is no HTTP answer at all.
 NO_ANSWER = ("timeout", "connection_error")
-
 
 
 @dataclass(frozen=True)

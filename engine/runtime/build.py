@@ -69,7 +69,9 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
         raise fail(f"{step.pointer}/url", "the URL did not render to an absolute http(s) URL")
     method = step.method(context)
     if method not in METHODS:
-        raise fail(f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}")
+        raise fail(
+            f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}"
+        )
     body = step.body(context) if step.body is not None else None
     decoded: Any = None
     content = b""
