@@ -46,8 +46,11 @@ ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 MAX_BODY = 2 * MAX_TEXT
 
 _SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -88,7 +91,7 @@ def _api(handler: Handler, token: str) -> Callable[[Request], Awaitable[Response
         offered = request.headers.get(TOKEN_HEADER, "")
         if not hmac.compare_digest(offered.encode(), token.encode()):
             return _JSON({"message": "missing or wrong studio token: open the URL `relay studio` printed"}, 403)
-        payload: dict[str, Any] = {}
+        payload: Any = {}
         if request.method == "POST":
             if int(request.headers.get("content-length") or 0) > MAX_BODY:
                 return _JSON({"message": f"request body over {MAX_BODY} bytes"}, 413)
@@ -200,7 +203,7 @@ def create_app(workspace: Workspace, token: str, *, demo_config: Path | None = N
 def _source(payload: dict[str, Any]) -> dict[str, Any]:
     source = payload.get("event")
     if not isinstance(source, dict):
-        raise InputError("`event` must be {\"id\": ...} or {\"json\": \"...\"}")
+        raise InputError('`event` must be {"id": ...} or {"json": "..."}')
     return source
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from ..errors import RelayError, RenderError
+from ..jsonpointer import join_pointer
 from ..preset.model import CompiledPreset, RequestSpec, SelectorSpec
 from ..preset.settings import Settings
 from ..runtime.build import build, build_lookup
@@ -20,10 +22,24 @@ from ..runtime.decide import decide
 from ..runtime.decision import REDACTED, Plan, Request, redact
 from .curl import curl_command, env_name
 
-__all__ = ["MISSING", "masked_settings", "review", "secret_variables"]
+__all__ = ["MISSING", "masked_settings", "review", "secret_forms", "secret_variables"]
 
 #: No lookup answer given: the final request is built as if the lookup found nothing.
 MISSING: Any = object()
+
+
+def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as it may appear on the wire: as is, JSON-escaped, percent-encoded.
+
+    ``redact`` finds literal text; a secret holding a quote or a space is written
+    differently inside a JSON body or a query string, and must be caught there too.
+    """
+    forms: list[str] = []
+    for secret in secrets:
+        for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)):
+            if form and form not in forms:
+                forms.append(form)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def secret_variables(preset: CompiledPreset, settings: Settings) -> dict[str, str]:
@@ -62,12 +78,12 @@ def _line(preset: CompiledPreset, pointer: str) -> int:
 
 def _source_at(preset: CompiledPreset, pointer: str) -> Any:
     node: Any = preset.source.data
-    for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+    for escaped in pointer.split("/")[1:]:
+        token = escaped.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
         else:
             return None
     return node
@@ -104,7 +120,7 @@ def _selectors(preset: CompiledPreset, plan: Plan, event: Any) -> list[dict[str,
     rows = []
     for name, spec in preset.selectors.items():
         matched = plan.trace.selectors.get(name)
-        pointer = f"/selectors/{name}"
+        pointer = join_pointer("selectors", name)
         rows.append(
             {
                 "name": name,
@@ -167,7 +183,7 @@ def _field_row(
     preset: CompiledPreset, origin: str, base: str, path: tuple[str, ...], template: Any, rendered: Any
 ) -> dict[str, Any]:
     present, value = _value_at(rendered, path)
-    pointer = base + "".join(f"/{part}" for part in path)
+    pointer = base + join_pointer(*path)
     return {
         "field": ".".join(path),
         "value": value,
@@ -186,7 +202,7 @@ def _body_sources(preset: CompiledPreset, spec: RequestSpec, request: Request) -
     rows = []
     for path, template in _leaves(source or {}):
         present, value = _value_at(request.body, path)
-        leaf = pointer + "".join(f"/{part}" for part in path)
+        leaf = pointer + join_pointer(*path)
         rows.append(
             {
                 "field": ".".join(path),
@@ -222,7 +238,7 @@ def review(
     preset: CompiledPreset, event: Any, settings: Settings, *, now: float, lookup_response: Any = MISSING
 ) -> dict[str, Any]:
     """The page's whole view of ``event``; a render failure is reported, located, not raised."""
-    secrets = settings.secrets
+    secrets = secret_forms(settings.secrets)
     env = secret_variables(preset, settings)
     out: dict[str, Any] = {"decision": None, "requests": [], "error": None}
     try:
@@ -254,7 +270,7 @@ def review(
 def _requests(
     preset: CompiledPreset, plan: Plan, out: dict[str, Any], now: float, lookup_response: Any, env: dict[str, str]
 ) -> None:
-    secrets = plan.secrets
+    secrets = secret_forms(plan.secrets)
     lookup = build_lookup(preset, plan)
     note = ""
     if lookup is not None:

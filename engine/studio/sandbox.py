@@ -10,6 +10,7 @@ than slept, so the page answers at once and still shows every wait.
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import threading
@@ -23,14 +24,14 @@ from ..delivery.checks import check_preset
 from ..delivery.deliver import Deliverer
 from ..delivery.retry import parse_body
 from ..delivery.transport import RedirectTransport, RequestsTransport, Response, Transport
-from ..demo import fake_registry
-from ..errors import RelayError, TransportError
+from ..errors import InputError, RelayError, TransportError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
 from ..preset.source import load_yaml
 from ..runtime.build import build, build_lookup
 from ..runtime.decide import decide
 from ..runtime.decision import Request, redact
+from .review import secret_forms
 
 __all__ = ["FAULTS", "FakeHosts"]
 
@@ -74,6 +75,12 @@ class _Recorder:
         self.inner.close()
 
 
+def fake_registry() -> Any:
+    """``relay.fakes``, imported by name as the demo does: the fakes name vendors, so they live
+    outside ``engine/`` and the wheel maps them in."""
+    return importlib.import_module("relay.fakes")
+
+
 class FakeHosts:
     """The fakes of one studio run, started on first use and stopped by ``close``."""
 
@@ -102,7 +109,9 @@ class FakeHosts:
                 host = _Host(server, vendor, {destination["redirect"]: server.url}, recording=False)
                 if destination.get("fix"):
                     checks = check_preset(preset, settings, fix=True, redirects=host.redirects)
-                    host.preflight = [{"name": c.name, "ok": c.ok, "fixed": c.fixed, "problems": c.problems} for c in checks]
+                    host.preflight = [
+                        {"name": c.name, "ok": c.ok, "fixed": c.fixed, "problems": c.problems} for c in checks
+                    ]
             else:
                 vendor = fakes.RecordingFake.for_preset(preset)
                 host = _Host(fakes.FakeServer(vendor).start(), vendor, {}, recording=True)
@@ -117,8 +126,8 @@ class FakeHosts:
     def send(self, preset: CompiledPreset, settings: Settings, event: Any, fault: str = "none") -> dict[str, Any]:
         """Deliver ``event`` to the preset's fake: the attempts, their answers and the outcome."""
         if fault not in FAULTS:
-            raise RelayError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
-        secrets = settings.secrets
+            raise InputError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+        secrets = secret_forms(settings.secrets)
         with self._lock:
             host = self._host(preset, settings, _origins(preset, settings, event))
             fakes = fake_registry()
@@ -199,7 +208,9 @@ def _exchanges(
         }
         following = recorded[index + 1]["request"] if index + 1 < len(recorded) else None
         retried = following is not None and following.url == request.url and following.method == request.method
-        missing = step == "lookup" and response is not None and preset.lookup and response.status in preset.lookup.missing
+        missing = (
+            step == "lookup" and response is not None and preset.lookup and response.status in preset.lookup.missing
+        )
         if retried and not missing and retry_index < len(waits):
             row["wait"] = waits[retry_index]
             retry_index += 1
