@@ -160,8 +160,10 @@ function siblingKeys(doc, lineNo, col) {
       const line = parseLine(doc.line(n).text);
       if (!line) continue;
       if (line.keyCol < col) break;
+      const itemStart = line.dashes && line.keyCol === col;
+      if (itemStart && step === 1) break; // the next item of the sequence: not our mapping
       if (line.keyCol === col && line.key) keys.add(line.key);
-      if (line.dashes && line.indent + line.dashes.length === col && step === -1) break;
+      if (itemStart) break; // the first key of our item
     }
   }
   return keys;
