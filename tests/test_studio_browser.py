@@ -67,18 +67,16 @@ def page(browser: Any, server: StudioServer) -> Iterator[Any]:
 
 
 def edit_line(page: Any, contains: str, *keys: str) -> None:
-    """Put the cursor on the editor line holding ``contains`` and press ``keys`` (or type text).
-
-    The editor renders only the lines in view, so it is scrolled until that line is drawn.
-    """
-    line = page.locator(".cm-line", has_text=contains).first
-    page.eval_on_selector(".cm-scroller", "scroller => { scroller.scrollTop = 0; }")
-    for _ in range(60):
-        if line.count():
-            break
-        page.eval_on_selector(".cm-scroller", "scroller => { scroller.scrollTop += scroller.clientHeight * 0.8; }")
-        page.wait_for_timeout(30)
-    line.click()
+    """Find ``contains`` with the editor's own search (Ctrl-F), as an author would, then press
+    ``keys`` on that line (``"type:..."`` types text). The editor draws only the lines in view,
+    so searching is how to reach any line."""
+    page.locator(".cm-content").click(position={"x": 4, "y": 4})
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Control+f")
+    field = page.locator(".cm-search input[name=search]")
+    field.press_sequentially(contains)  # typed: the search panel reads key events, not a filled value
+    field.press("Enter")
+    page.keyboard.press("Escape")
     for key in keys:
         if key.startswith("type:"):
             page.keyboard.type(key[5:])

@@ -83,6 +83,7 @@ export function presetEditor(parent, { onChange, getSchema }) {
       doc: "",
       extensions: base([
         yaml(),
+        EditorView.lineWrapping,
         lintGutter(),
         autocompletion({ override: [schemaCompletion(getSchema)], activateOnTyping: true }),
         schemaHover(getSchema),
