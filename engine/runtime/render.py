@@ -28,6 +28,7 @@ def render(
     lookup: Any = None,
     looked_up: bool = False,
     now: float | None = None,
+    destination: str | None = None,
 ) -> Decision:
     """The decision for ``event``, with the request it would send.
 
@@ -36,7 +37,7 @@ def render(
     pass the lookup's parsed answer (None for "missing") with ``looked_up=True`` to
     see the final request.
     """
-    plan = decide(preset, event, settings, event_ref=event_ref)
+    plan = decide(preset, event, settings, event_ref=event_ref, destination=destination)
     if plan.action == "drop":
         return Decision("drop", plan.reason, plan.rule, None, plan.trace, plan.secrets)
     lookup_request = None if looked_up else build_lookup(preset, plan)
