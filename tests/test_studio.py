@@ -378,16 +378,18 @@ def test_accept_as_golden_writes_expected_like_golden_update_keeping_comments(cl
 def test_save_keeps_the_text_exactly_and_never_silently_replaces_a_valid_preset(client: TestClient, root: Path) -> None:
     path = root / "presets" / "mailjet" / "preset.yaml"
     preset = opened(client)
-    edited = preset["text"].replace("  max_attempts: 5", "  max_attempts: 6   # one more, and this comment stays")
+    edited = preset["text"].replace(
+        "  backoff: {base: 0.5, max: 30}", "  backoff: {base: 0.5, max: 31}   # this comment stays"
+    )
     saved = client.post(
         "/api/save", headers=AUTH, json={"preset": "mailjet", "text": edited, "digest": preset["digest"]}
     )
     assert saved.status_code == 200 and path.read_text() == edited
     digest = saved.json()["digest"]
-    invalid = edited.replace("  max_attempts: 6", "  max_atempts: 6")
+    invalid = edited.replace("  backoff: {base", "  backof: {base")
     refused = client.post("/api/save", headers=AUTH, json={"preset": "mailjet", "text": invalid, "digest": digest})
     assert refused.status_code == 409 and refused.json()["reason"] == "invalid" and path.read_text() == edited
-    assert "did you mean 'max_attempts'" in refused.json()["errors"][0]["text"]
+    assert "did you mean 'backoff'" in refused.json()["errors"][0]["text"]
     forced = client.post(
         "/api/save", headers=AUTH, json={"preset": "mailjet", "text": invalid, "digest": digest, "allow_invalid": True}
     )
@@ -444,7 +446,9 @@ def test_send_to_fake_delivers_retries_with_waits_and_dead_letters_with_the_hint
     assert [x["status"] for x in retried["exchanges"]] == [503, 201]
     assert retried["exchanges"][0]["wait"] == retried["waits"][0] > 0
     exhausted = send(client, preset, seed, good, fault="503-always")
-    assert (exhausted["outcome"], exhausted["attempts"], len(exhausted["waits"])) == ("dead letter", 5, 4)
+    assert (exhausted["outcome"], exhausted["attempts"], len(exhausted["waits"])) == ("dead letter", 6, 5)
+    assert "until the delivery deadline (86400 s); studio stops after 6 attempts" in exhausted["note"]
+    assert all(0 < wait <= 30 for wait in exhausted["waits"])  # the preset's backoff, capped at its max
     missing_list = send(client, preset, seed, settings_id(preset, "wrong-list.settings.yaml"))
     assert (missing_list["outcome"], missing_list["http_status"]) == ("dead letter", 404)
     assert "Contact list 99 does not exist" in missing_list["hint"]

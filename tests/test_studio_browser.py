@@ -216,13 +216,13 @@ def test_send_to_fake_shows_the_response_and_the_outcome(page: Any) -> None:
 
 def test_save_writes_the_text_and_asks_before_replacing_a_valid_preset(page: Any, root: Path) -> None:
     path = root / "presets" / "mailjet" / "preset.yaml"
-    edit_line(page, "max_attempts: 5", "End", "type:   # tuned by hand")
+    edit_line(page, "backoff: {base: 0.5", "End", "type:   # tuned by hand")
     page.keyboard.press("Control+s")
     page.wait_for_selector("#banner[data-kind=good]")
-    assert "max_attempts: 5   # tuned by hand\n" in path.read_text()
+    assert "  backoff: {base: 0.5, max: 30}   # tuned by hand\n" in path.read_text()
     assert page.locator("#dirty").is_hidden()
     saved = path.read_text()
-    edit_line(page, "max_attempts: 5", "Home", "Control+Shift+ArrowRight", "type:max_atempts")
+    edit_line(page, "backoff: {base: 0.5", "Home", "Control+Shift+ArrowRight", "type:backof")
     page.wait_for_selector("#status[data-state=bad]")
     page.locator("#save").click()
     page.wait_for_selector("#banner[data-kind=warn]")
@@ -230,5 +230,5 @@ def test_save_writes_the_text_and_asks_before_replacing_a_valid_preset(page: Any
     assert path.read_text() == saved  # nothing written without the explicit choice
     page.locator("#banner-yes").click()  # "Save anyway"
     page.wait_for_selector("#banner[data-kind=warn] >> text=Saved")
-    assert "max_atempts: 5   # tuned by hand" in path.read_text()
+    assert "  backof: {base: 0.5, max: 30}   # tuned by hand" in path.read_text()
     path.write_text(saved, encoding="utf-8")  # leave the scratch preset valid for later tests

@@ -33,7 +33,7 @@ from ..runtime.decide import decide
 from ..runtime.decision import Request, redact
 from .review import secret_forms
 
-__all__ = ["FAULTS", "FakeHosts"]
+__all__ = ["FAULTS", "STUDIO_ATTEMPTS", "FakeHosts", "fake_registry"]
 
 #: Misbehaviours the author can ask the fake for, to see relay's answer to each.
 FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -43,6 +43,26 @@ FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
     "429-once": ("429 on the first attempt", {"kind": "status", "status": 429, "times": 1}),
     "drop-once": ("Connection dropped once", {"kind": "drop", "times": 1}),
 }
+
+
+#: Attempts studio makes when the preset sets no ``max_attempts`` (relay itself retries until the deadline).
+STUDIO_ATTEMPTS = 6
+
+
+@dataclass
+class _VirtualClock:
+    """Delivery's clock and sleep: a wait is recorded and added to the time, never slept,
+    so the preset's deadline and backoff apply exactly and the page answers at once."""
+
+    now_at: float = field(default_factory=time.time)
+    waits: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.now_at
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now_at += seconds
 
 
 @dataclass
@@ -135,8 +155,12 @@ class FakeHosts:
             if FAULTS[fault][1]:
                 host.server.inject(fakes.Fault(**FAULTS[fault][1]))
             recorder = _Recorder(RedirectTransport(RequestsTransport(2.0, 10.0, 1), host.redirects))
-            waits: list[float] = []
-            deliverer = Deliverer(preset, settings, recorder, sleep=waits.append, rng=random.Random(0))
+            clock = _VirtualClock()
+            cap = preset.delivery.max_attempts or STUDIO_ATTEMPTS
+            deliverer = Deliverer(
+                preset, settings, recorder, sleep=clock.sleep, clock=clock.now, rng=random.Random(0), max_attempts=cap
+            )
+            waits = clock.waits
             started = time.monotonic()
             try:
                 outcome = deliverer.deliver(event)
@@ -155,6 +179,10 @@ class FakeHosts:
             "retries": outcome.retries,
             "waits": waits,
             "hint": outcome.hint,
+            "note": None
+            if preset.delivery.max_attempts
+            else f"relay retries 5xx, timeouts and dropped connections until the delivery deadline "
+            f"({preset.delivery.deadline:g} s); studio stops after {cap} attempts",
             "exchanges": exchanges,
             "fake": {
                 "url": host.server.url,

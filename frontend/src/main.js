@@ -385,6 +385,7 @@ async function sendToFake() {
     el("div", { class: "outcome summary-line" }, facts),
     result.reason && result.outcome !== "delivered" ? el("p", { class: "reason", text: result.reason }) : null,
     result.hint ? el("div", { class: "hint" }, el("b", { text: "hint " }), result.hint) : null,
+    result.note && result.retries ? el("p", { class: "muted", text: result.note }) : null,
     el("h3", { text: "Attempts" }),
     el("ol", { class: "exchanges" }, exchanges),
     el("h3", { text: `The fake (${fake.kind}) at ${fake.url}` }),
