@@ -19,7 +19,7 @@ The public API::
 Layers, each importing only those below it::
 
     cli                         the command line (thin)
-    demo                        the main job on local fakes
+    demo  studio                the main job on local fakes | the authoring page (relay studio)
     delivery  authoring         transport, retries, journal, streams | goldens, docs, scaffold
     runtime                     decide -> Plan, build -> Request
     preset                      YAML source, schema, settings, compiler, the compiled model
