@@ -147,8 +147,9 @@ def test_secrets_never_appear_in_any_response(client: TestClient) -> None:
     leaky = (
         preset["text"]
         .replace(
-            "  encoding: json\n",
-            '  encoding: json\n  headers:\n    X-Debug: "{{ settings.secret_key }}"\n',
+            "    schema: ../../schemas/mailjet/managecontact.schema.json\n",
+            "    schema: ../../schemas/mailjet/managecontact.schema.json\n"
+            '    headers:\n      X-Debug: "{{ settings.secret_key }}"\n',
         )
         .replace('Name: "{{ fields.name }}"', 'Name: "{{ settings.secret_key }}"')
     )
@@ -174,7 +175,7 @@ def test_secrets_never_appear_in_any_response(client: TestClient) -> None:
             headers=AUTH,
             json={
                 "preset": "mailjet",
-                "text": preset["text"].replace('"{{ action }}"', '"{{ settings.secret_key | to_number }}"'),
+                "text": preset["text"].replace('"{{ fields.action }}"', '"{{ settings.secret_key | to_number }}"'),
                 "event": {"id": seed},
                 "settings": settings,
             },
@@ -231,21 +232,21 @@ def test_errors_are_exactly_what_relay_validate_prints_at_their_line(client: Tes
     preset = opened(client)
     broken = (
         preset["text"]
-        .replace("    when: email is none", "    whem: email is none")
-        .replace("    when: not (email is valid_email)", "    when: not (email is valid_emial)")
+        .replace("    match: {type: track, event: Signed Up}", "    mtch: {type: track, event: Signed Up}")
+        .replace('  email: "{{ email }}"', '  email: "{{ email is valid_emial }}"')
     )
     out = preview(client, broken, {"id": "golden:no_email"})
     assert out["review"] is None
     scratch = root / "presets" / "mailjet" / "preset.yaml"
     scratch.write_text(broken, encoding="utf-8")
     assert [e["text"] for e in out["errors"]] == validate_output(scratch)
-    line = broken.splitlines().index("    whem: email is none") + 1
+    line = broken.splitlines().index("    mtch: {type: track, event: Signed Up}") + 1
     assert (out["errors"][0]["line"], out["errors"][0]["col"], out["errors"][0]["pointer"]) == (
         line,
         5,
-        "/rules/0/whem",
+        "/mappings/0/mtch",
     )
-    assert "did you mean 'when'" in out["errors"][0]["hint"]
+    assert "did you mean 'match'" in out["errors"][0]["hint"]
     syntax = preview(client, preset["text"] + "\n  bad: [unclosed\n", {"id": "golden:no_email"})
     assert syntax["errors"][0]["message"].startswith("YAML syntax error")
 
@@ -264,7 +265,6 @@ def test_the_review_shows_decision_trace_field_origins_and_the_exact_request(cli
         "mapping": "signed_up",
         "mapping_line": None,
         "order_key": "jane.doe@example.com",
-        "variant": "default",
     }
     lines = text.splitlines()
     assert lines[review["decision"]["mapping_line"] - 1].strip() == "- name: signed_up"
@@ -272,10 +272,10 @@ def test_the_review_shows_decision_trace_field_origins_and_the_exact_request(cli
     assert (email["matched"], email["value"], email["transform"]) == (
         "context.traits.email",
         "jane.doe@example.com",
-        "normalize_email",
+        "value | normalize_email",
     )
     statuses = {r["name"]: (r["status"], r["effect"]) for r in review["trace"]["rules"]}
-    assert statuses["consent_granted"] == ("fired", "set action")
+    assert statuses["consent_granted"] == ("fired", "set subscription")
     assert statuses["no_email"] == ("skipped", "`when` is false")
     signup = next(f for f in review["fields"] if f["field"] == "properties.signup_method")
     assert (signup["origin"], signup["template"], signup["value"]) == (
@@ -286,7 +286,7 @@ def test_the_review_shows_decision_trace_field_origins_and_the_exact_request(cli
     assert lines[signup["line"] - 1].strip() == 'signup_method: "{{ signup_method }}"'
     assert next(f for f in review["fields"] if f["field"] == "email")["origin"] == "shared fields"
     action = next(b for b in review["body_sources"] if b["field"] == "Action")
-    assert (action["template"], action["value"]) == ("{{ action }}", "addforce")
+    assert (action["template"], action["value"]) == ("{{ fields.action }}", "addforce")
     # The request is relay's own render, byte for byte.
     event = json.loads((ROOT / "examples" / "mailjet-signed-up.json").read_text())
     compiled = relay.load_preset(ROOT / "presets" / "mailjet")
@@ -297,7 +297,7 @@ def test_the_review_shows_decision_trace_field_origins_and_the_exact_request(cli
     (request,) = review["requests"]
     assert expected.request is not None
     assert request["raw"] == expected.request.content.decode()
-    assert {k: request[k] for k in ("method", "url", "headers", "body")} == expected.to_dict()["request"]
+    assert {k: request[k] for k in ("step", "method", "url", "headers", "body")} == expected.to_dict()["requests"][0]
     assert request["headers"]["Authorization"] == "Basic <redacted>"
     assert out["settings"][1] == {"name": "secret_key", "value": "<redacted>", "secret": True, "source": "file"}
 
@@ -312,8 +312,8 @@ def test_a_drop_names_its_reason_and_the_rules_after_it_are_not_reached(client: 
 def test_a_read_before_write_preset_shows_its_requests_in_order(client: TestClient) -> None:
     text = opened(client, "mailgun")["text"]
     review = preview(client, text, {"id": "golden:read_before_write_keeps_vars"}, name="mailgun")["review"]
-    assert [(r["step"], r["method"]) for r in review["requests"]] == [("lookup", "GET"), ("request", "POST")]
-    assert "golden case's lookup_response" in review["requests"][1]["note"]
+    assert [(r["step"], r["method"]) for r in review["requests"]] == [("member", "GET"), ("upsert", "POST")]
+    assert "bound to `existing` (this golden case gives it)" in review["requests"][0]["note"]
 
 
 def test_pasted_and_dead_lettered_events_render_and_bad_json_is_located(client: TestClient) -> None:
@@ -359,8 +359,8 @@ def test_accept_as_golden_writes_expected_like_golden_update_keeping_comments(cl
     before = preview(client, text, {"id": "golden:seed_signed_up"})["golden"]
     assert (
         not before["ok"]
-        and '-      "Name": "Jane Doe"' in before["diff"]
-        and '+      "Name": "JANE DOE"' in before["diff"]
+        and '-        "Name": "Jane Doe"' in before["diff"]
+        and '+        "Name": "JANE DOE"' in before["diff"]
     )
     answer = client.post(
         "/api/accept", headers=AUTH, json={"preset": "mailjet", "text": text, "case": "seed_signed_up"}

@@ -105,23 +105,24 @@ def test_opening_a_preset_shows_its_yaml_highlighted(page: Any, root: Path) -> N
 
 def test_a_broken_key_is_reported_at_its_line_and_fixing_it_clears_it(page: Any, root: Path) -> None:
     text = (root / "presets" / "mailjet" / "preset.yaml").read_text()
-    line = text.splitlines().index("    when: email is none") + 1
-    edit_line(page, "when: email is none", "Home", "Control+Shift+ArrowRight", "type:whem")
+    line = text.splitlines().index("    match: {type: track, event: Signed Up}") + 1
+    edit_line(page, "match: {type: track, event: Signed Up}", "Home", "Control+Shift+ArrowRight", "type:mtch")
     page.wait_for_selector("#status[data-state=bad]")
     problem = page.locator("#problems-list li").first
     assert problem.locator(".where").inner_text() == f"{line}:5"
     assert re.fullmatch(
-        rf".*presets/mailjet/preset\.yaml:{line}:5: /rules/0/whem: unknown key 'whem' \(hint: did you mean 'when'\?\)",
+        rf".*presets/mailjet/preset\.yaml:{line}:5: /mappings/0/mtch: unknown key 'mtch' "
+        r"\(hint: did you mean 'match'\?\)",
         problem.locator(".text").inner_text(),
     )
     # The editor marks the key itself, on that line, and offers the same message.
     marked = page.locator(".cm-lintRange-error")
-    assert marked.first.inner_text() == "whem"
-    assert page.locator(".cm-line", has=marked).inner_text().strip() == "whem: email is none"
+    assert marked.first.inner_text() == "mtch"
+    assert page.locator(".cm-line", has=marked).inner_text().strip() == "mtch: {type: track, event: Signed Up}"
     assert page.locator(".cm-gutter-lint .cm-lint-marker-error").count() == 1
     assert "stale" in page.locator("body").get_attribute("class")
     # Fix it: the error goes away as the author types.
-    edit_line(page, "whem: email is none", "Home", "Control+Shift+ArrowRight", "type:when")
+    edit_line(page, "mtch: {type: track, event: Signed Up}", "Home", "Control+Shift+ArrowRight", "type:match")
     page.wait_for_selector("#status[data-state=good]")
     assert page.locator("#problems").is_hidden()
     assert page.locator(".cm-lintRange-error").count() == 0
@@ -142,7 +143,7 @@ def test_the_seed_example_shows_the_mailjet_body_headers_and_curl(page: Any) -> 
     choose_event(page, "mailjet-signed-up.json")
     page.wait_for_selector("#settings option[value$='mailjet.settings.yaml']", state="attached")
     page.locator("#summary", has_text="consent_granted").wait_for()
-    request = page.locator(".req[data-step=request]")
+    request = page.locator(".req[data-step=contact]")
     assert request.locator(".url").inner_text() == "https://api.mailjet.com/v3/REST/contactslist/10001/managecontact"
     assert request.locator(".method").inner_text() == "POST"
     body = request.locator(".body-decoded").inner_text()

@@ -56,12 +56,16 @@ def resolve_extends(reference: str, from_file: Path) -> Path:
     raise PresetNotFound(f"no preset or shared fragment named {reference!r} (shared fragments: {', '.join(shared)})")
 
 
-def load_preset(path: str | Path) -> CompiledPreset:
-    """Load, compose, validate and compile the preset at ``path``; PresetErrors lists all problems."""
+def load_preset(path: str | Path, text: str | None = None) -> CompiledPreset:
+    """Load, compose, validate and compile the preset at ``path``; PresetErrors lists all problems.
+
+    With ``text``, that is the file's content (an editor's unsaved text); ``extends`` still
+    resolves from where the file is.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "preset.yaml"
-    return compile_preset(load_composed(path, resolve_extends))
+    return compile_preset(load_composed(path, resolve_extends, text))
 
 
 def compile_preset(doc: SourceDoc) -> CompiledPreset:

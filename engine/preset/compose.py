@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import PresetError, PresetErrors
 from ..jsonpointer import escape_pointer
 from .schema import schema_errors
-from .source import SourceDoc, load_yaml
+from .source import SourceDoc, load_yaml, load_yaml_text
 
 __all__ = ["compose", "load_composed"]
 
@@ -39,17 +39,20 @@ _ITEM_TREES = ("fields", "body", "headers")
 _MAX_DEPTH = 16
 
 
-def load_composed(path: Path, resolve: Callable[[str, Path], Path]) -> SourceDoc:
+def load_composed(path: Path, resolve: Callable[[str, Path], Path], text: str | None = None) -> SourceDoc:
     """``path`` with everything it extends merged in; PresetErrors lists every problem found.
 
     ``resolve(reference, from_file)`` turns an ``extends`` entry into a file path.
+    ``text``, when given, is read as the file's content (an editor's unsaved text).
     """
-    return _load(path, resolve, ())
+    return _load(path, resolve, (), text)
 
 
-def _load(path: Path, resolve: Callable[[str, Path], Path], chain: tuple[Path, ...]) -> SourceDoc:
+def _load(
+    path: Path, resolve: Callable[[str, Path], Path], chain: tuple[Path, ...], text: str | None = None
+) -> SourceDoc:
     try:
-        doc = load_yaml(path)
+        doc = load_yaml(path) if text is None else load_yaml_text(text, str(path))
     except PresetError as exc:
         raise PresetErrors([exc]) from None
     errors = schema_errors(doc)

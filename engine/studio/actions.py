@@ -17,11 +17,10 @@ from typing import Any
 
 from ..authoring.golden import GoldenCase, run_case, update_case
 from ..errors import EventError, InputError, PresetError, PresetErrors, RelayError
-from ..preset.compiler import compile_preset
+from ..preset.compiler import load_preset
 from ..preset.locate import display_path
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from ..preset.source import load_yaml_text
 from .review import MISSING, masked_settings, review
 from .workspace import EventChoice, PresetEntry, Workspace, digest
 
@@ -48,7 +47,7 @@ def check_text(entry: PresetEntry, text: str) -> tuple[CompiledPreset | None, li
     if len(text) > MAX_TEXT:
         raise InputError(f"the preset text is over {MAX_TEXT} characters (studio's MAX_TEXT)")
     try:
-        return compile_preset(load_yaml_text(text, str(display_path(entry.path)))), []
+        return load_preset(display_path(entry.path), text), []
     except PresetError as exc:
         return None, [_error_row(exc)]
     except PresetErrors as exc:
@@ -92,7 +91,7 @@ class Inputs:
     choice: EventChoice
     raw_settings: dict[str, Any]
     settings: Settings
-    #: The golden case's own inputs are used, so its clock and lookup answer apply too.
+    #: The golden case's own inputs are used, so its clock and `answers` apply too.
     as_case: bool
 
 
@@ -127,8 +126,8 @@ def preview(
     out["settings"] = masked_settings(preset, chosen.raw_settings)
     case = chosen.choice.case if chosen.as_case else None
     now = case.now if case is not None else time.time()
-    lookup = case.lookup_response if case is not None and case.lookup_response_given else MISSING
-    out["review"] = review(preset, chosen.choice.event, chosen.settings, now=now, lookup_response=lookup)
+    answers = case.answers if case is not None and case.answers else MISSING
+    out["review"] = review(preset, chosen.choice.event, chosen.settings, now=now, answers=answers)
     if chosen.choice.case is not None:
         out["golden"] = _golden(chosen.choice.case, preset)
     return out

@@ -1,5 +1,5 @@
 """Everything the page shows about one event: the decision, why, where each value came from,
-and the exact requests. Built with the library's own steps (decide, build_lookup, build).
+and the exact requests, in order. Built with the library's own steps (decide, then build per request).
 
 Every string that leaves this module has had the settings' secret values replaced
 (``redact``), credential headers are masked, and the raw body is redacted too, so
@@ -15,16 +15,16 @@ from urllib.parse import quote, quote_plus
 
 from ..errors import RelayError, RenderError
 from ..jsonpointer import join_pointer
-from ..preset.model import CompiledPreset, RequestSpec, SelectorSpec
+from ..preset.model import CompiledPreset, SelectorSpec, StepSpec
 from ..preset.settings import Settings
-from ..runtime.build import build, build_lookup
+from ..runtime.build import build
 from ..runtime.decide import decide
 from ..runtime.decision import REDACTED, Plan, Request, redact
 from .curl import curl_command, env_name
 
 __all__ = ["MISSING", "masked_settings", "review", "secret_forms", "secret_variables"]
 
-#: No lookup answer given: the final request is built as if the lookup found nothing.
+#: No `answers` given: each `read` request's answer is null, as if nothing were there yet.
 MISSING: Any = object()
 
 
@@ -194,11 +194,9 @@ def _field_row(
     }
 
 
-def _body_sources(preset: CompiledPreset, spec: RequestSpec, request: Request) -> list[dict[str, Any]]:
+def _body_sources(preset: CompiledPreset, spec: StepSpec, request: Request) -> list[dict[str, Any]]:
     pointer = f"{spec.pointer}/body"
     source = _source_at(preset, pointer)
-    if source is None:
-        pointer, source = "/request/body", _source_at(preset, "/request/body")
     rows = []
     for path, template in _leaves(source or {}):
         present, value = _value_at(request.body, path)
@@ -235,7 +233,7 @@ def _request_view(
 
 
 def review(
-    preset: CompiledPreset, event: Any, settings: Settings, *, now: float, lookup_response: Any = MISSING
+    preset: CompiledPreset, event: Any, settings: Settings, *, now: float, answers: Any = MISSING
 ) -> dict[str, Any]:
     """The page's whole view of ``event``; a render failure is reported, located, not raised."""
     secrets = secret_forms(settings.secrets)
@@ -254,58 +252,39 @@ def review(
         "mapping": plan.trace.mapping,
         "mapping_line": _line(preset, mapping.pointer) if mapping else None,
         "order_key": plan.order_key,
-        "variant": None,
     }
     out["trace"] = {"selectors": _selectors(preset, plan, event), "rules": _rules(preset, plan)}
     out["fields"] = _fields(preset, plan) if plan.action == "send" else []
     out["body_sources"] = []
     if plan.action == "send":
         try:
-            _requests(preset, plan, out, now, lookup_response, env)
+            _requests(preset, plan, out, now, answers, env)
         except RelayError as exc:
             out["error"] = _error(exc)
     return redact(out, secrets)  # type: ignore[no-any-return]
 
 
 def _requests(
-    preset: CompiledPreset, plan: Plan, out: dict[str, Any], now: float, lookup_response: Any, env: dict[str, str]
+    preset: CompiledPreset, plan: Plan, out: dict[str, Any], now: float, answers: Any, env: dict[str, str]
 ) -> None:
+    """Every request of the event, in order; a `read`'s answer comes from the golden case, or is null."""
     secrets = secret_forms(plan.secrets)
-    lookup = build_lookup(preset, plan)
-    note = ""
-    if lookup is not None:
-        given = lookup_response is not MISSING
-        out["requests"].append(
-            _request_view(
-                preset,
-                lookup,
-                "lookup",
-                "Lookup (read before write)",
-                "sent first; its answer is bound to `"
-                + (preset.lookup.name if preset.lookup else "")
-                + "`"
-                + (": this golden case gives the answer" if given else ""),
-                secrets,
-                env,
-            )
+    given = {} if answers is MISSING else dict(answers or {})
+    for number, step in enumerate(preset.steps, 1):
+        request = build(preset, plan, step, answers=given, now=now)
+        if request is None:
+            continue
+        notes = []
+        if step.bind is not None:
+            source = "this golden case gives it" if step.bind in given else "null here: nothing there yet"
+            notes.append(f"its answer is bound to `{step.bind}` ({source})")
+        if step.when_source:
+            notes.append(f"sent because `{step.when_source}`")
+        title = f"{number}. {step.name} ({step.role})"
+        out["requests"].append(_request_view(preset, request, step.name, title, "; ".join(notes), secrets, env))
+        out["body_sources"].extend(
+            {**row, "step": step.name} for row in _body_sources(preset, step, request) if request.body is not None
         )
-        note = (
-            "built with the golden case's lookup_response"
-            if given
-            else "built as if the lookup found nothing (a new contact)"
-        )
-    answer = None if lookup_response is MISSING else lookup_response
-    request = build(preset, plan, lookup=answer, now=now)
-    variant = plan.trace.request or "default"
-    out["decision"]["variant"] = variant
-    spec = preset.request if variant in ("default", preset.request.name) else _variant(preset, variant)
-    title = "Request" if spec is preset.request else f"Request (variant {variant})"
-    out["requests"].append(_request_view(preset, request, "request", title, note, secrets, env))
-    out["body_sources"] = _body_sources(preset, spec, request)
-
-
-def _variant(preset: CompiledPreset, name: str) -> RequestSpec:
-    return next((spec for _, spec in preset.request.variants if spec.name == name), preset.request)
 
 
 def _error(exc: RelayError) -> dict[str, Any]:

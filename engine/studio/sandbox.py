@@ -28,7 +28,7 @@ from ..errors import InputError, RelayError, TransportError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
 from ..preset.source import load_yaml
-from ..runtime.build import build, build_lookup
+from ..runtime.build import build
 from ..runtime.decide import decide
 from ..runtime.decision import Request, redact
 from .review import secret_forms
@@ -201,8 +201,8 @@ def _origins(preset: CompiledPreset, settings: Settings, event: Any) -> list[str
         plan = decide(preset, event, settings)
         if plan.action != "send":
             return []
-        urls = [request.url for request in [build_lookup(preset, plan)] if request is not None]
-        urls.append(build(preset, plan, now=time.time()).url)
+        built = (build(preset, plan, step, now=time.time()) for step in preset.steps)
+        urls = [request.url for request in built if request is not None]
     except RelayError:
         return []
     return sorted({f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" for url in urls})
@@ -211,20 +211,12 @@ def _origins(preset: CompiledPreset, settings: Settings, event: Any) -> list[str
 def _exchanges(
     recorded: list[dict[str, Any]], waits: list[float], preset: CompiledPreset, settings: Settings, event: Any
 ) -> list[dict[str, Any]]:
-    lookup_url = None
-    if preset.lookup is not None:
-        try:
-            plan = decide(preset, event, settings)
-            lookup = build_lookup(preset, plan)
-            lookup_url = lookup.url if lookup is not None else None
-        except RelayError:
-            lookup_url = None
     out = []
     retry_index = 0
     for index, entry in enumerate(recorded):
         request: Request = entry["request"]
         response: Response | None = entry.get("response")
-        step = "lookup" if lookup_url is not None and request.url == lookup_url else "request"
+        step = request.step
         row: dict[str, Any] = {
             "step": step,
             "method": request.method,
@@ -236,9 +228,8 @@ def _exchanges(
         }
         following = recorded[index + 1]["request"] if index + 1 < len(recorded) else None
         retried = following is not None and following.url == request.url and following.method == request.method
-        missing = (
-            step == "lookup" and response is not None and preset.lookup and response.status in preset.lookup.missing
-        )
+        spec = next((s for s in preset.steps if s.name == step), None)
+        missing = spec is not None and response is not None and response.status in spec.missing
         if retried and not missing and retry_index < len(waits):
             row["wait"] = waits[retry_index]
             retry_index += 1
