@@ -1,0 +1,65 @@
+"""SendGrid Marketing contacts, by hand: an upsert, or the unsubscribe group when consent is withdrawn."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from relay import Request
+
+from .base import JSON, Drop, Integration, Outcome, Send, json_content, keep, pick, schema_check, valid_email, walk
+from .fields import CONSENT, EMAIL, FIRST, LAST, PLAN, contact_mapping, email_of
+
+__all__ = ["SendGrid"]
+
+_CREDENTIALS = frozenset({"Authorization"})
+
+
+class SendGrid(Integration):
+    name = "sendgrid"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        base = settings["base_url"]
+        self.contacts_url = f"{base}/v3/marketing/contacts"
+        self.suppressions_url = f"{base}/v3/asm/groups/{settings['unsubscribe_group_id']}/suppressions"
+        self.authorization = f"Bearer {settings['api_key']}"
+        self.plan_field = settings.get("plan_field_id")
+        self.check_contacts = schema_check("sendgrid/contacts.schema.json")
+        self.check_suppressions = schema_check("sendgrid/suppressions.schema.json")
+
+    def render(self, event: Any, now: float) -> Outcome:
+        mapping = contact_mapping(event)
+        if mapping is None or mapping == "order_completed":
+            return Drop("unmapped")
+        email = email_of(event, EMAIL)
+        if email is None:
+            return Drop("no_email")
+        if not valid_email(email):
+            return Drop("invalid_email")
+        if walk(event, CONSENT) is False or mapping == "unsubscribed":
+            body: dict[str, Any] = {"recipient_emails": [email]}
+            self.check_suppressions(body)
+            return self._send("POST", self.suppressions_url, body)
+        contact: dict[str, Any] = {"email": email}
+        keep(contact, "first_name", pick(event, FIRST))
+        keep(contact, "last_name", pick(event, LAST))
+        plan = pick(event, PLAN)
+        if mapping == "identified" and self.plan_field and plan:
+            contact["custom_fields"] = {self.plan_field: plan}
+        body = {"list_ids": [self.settings["list_id"]], "contacts": [contact]}
+        self.check_contacts(body)
+        return self._send("PUT", self.contacts_url, body)
+
+    def _send(self, method: str, url: str, body: dict[str, Any]) -> Send:
+        return Send(
+            Request(
+                method=method,
+                url=url,
+                headers={"Content-Type": JSON, "Authorization": self.authorization},
+                body=body,
+                content=json_content(body),
+                encoding="json",
+                credential_headers=_CREDENTIALS,
+            )
+        )
