@@ -7,12 +7,16 @@ spread beside it, so one noisy block on a shared machine cannot decide it.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +39,7 @@ __all__ = [
     "identical",
     "load",
     "per_item_us",
+    "plural",
     "row",
     "settings_for",
     "timer",
@@ -174,11 +179,24 @@ def row(
     }
 
 
+@cache
+def _bytecode_dir() -> str:
+    folder = tempfile.mkdtemp(prefix="relay-bench-bytecode-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a timed ``relay`` process: as installed, so Python may keep compiled
-    bytecode (pip compiles a wheel's modules at install; ``PYTHONDONTWRITEBYTECODE`` would make
-    every run recompile relay from source)."""
+    """The environment for a timed ``relay`` process: as installed, with compiled bytecode kept
+    (pip compiles a wheel's modules at install; with ``PYTHONDONTWRITEBYTECODE`` every run would
+    compile relay from source). The bytecode goes to a folder of the bench's own, never into the
+    checkout; the first run of each command fills it, and figures time later runs."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = _bytecode_dir()
     env.update(extra)
     return env
 

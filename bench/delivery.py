@@ -36,7 +36,7 @@ import relay
 from relay import CompiledPreset, Request, RunOptions, Settings, deliver_stream, load_preset
 from relay.bundled import presets_dir
 
-from .common import NOW, ROOT, Row, child_env, row
+from .common import NOW, ROOT, Row, child_env, plural, row
 from .events import generate
 
 __all__ = ["Fake", "Run", "figure_delivery", "http_client_run", "relay_run", "requests_run"]
@@ -246,7 +246,10 @@ def _delivery_rows(concurrency: int, runs: dict[str, list[Run]], fake_busy: str)
                 spread=f"{min(ratios):.2f}-{max(ratios):.2f}x",
                 goal=f">= {goal}x events/s" if goal else "report",
                 met=ratio >= goal if goal else None,
-                note=f"{ours[0].events:,} Mailjet sends, {len(ours)} rounds, journal on{fake_busy}",
+                note=(
+                    f"{ours[0].events:,} Mailjet sends, {plural(len(ours), 'round')}, journal on "
+                    f"(relay's CPU also decides, builds and journals each event){fake_busy}"
+                ),
             )
         )
     return rows

@@ -46,7 +46,7 @@ class Streams:
 
 def sizes(quick: bool) -> tuple[int, int]:
     """(events per block, rounds)."""
-    return (1_000, 5) if quick else (10_000, 7)
+    return (600, 5) if quick else (10_000, 7)
 
 
 def relay_send_path(preset: CompiledPreset, settings: Settings) -> Callable[[Looked], Outcome]:

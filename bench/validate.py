@@ -20,7 +20,7 @@ from pathlib import Path
 
 from relay.bundled import presets_dir, schemas_dir
 
-from .common import PRESETS, ROOT, Row, child_env, row
+from .common import PRESETS, ROOT, Row, child_env, plural, row
 
 __all__ = ["figure_validate", "generated_presets"]
 
@@ -48,7 +48,7 @@ def _seconds(command: list[str], cache: Path) -> float:
 
 
 def figure_validate(quick: bool) -> list[Row]:
-    rounds = 3 if quick else 7
+    rounds = 1 if quick else 7
     python = [sys.executable, "-c", "pass"]
     bundled = [sys.executable, "-m", "relay", "validate"]
     with generated_presets(50) as folder, tempfile.TemporaryDirectory() as scratch:
@@ -86,7 +86,7 @@ def figure_validate(quick: bool) -> list[Row]:
                     spread=f"{min(spread):.3f}-{max(spread):.3f} s",
                     goal=goal,
                     met=met,
-                    note=f"median of {rounds} runs, interpreter start included"
+                    note=f"median of {plural(rounds, 'run')}, interpreter start included"
                     + ("; an empty cache folder each run" if cache == "cold" else ""),
                 )
             )
