@@ -18,10 +18,8 @@ from .base import (
     number,
     pick,
     schema_check,
-    valid_email,
-    walk,
 )
-from .fields import ANONYMOUS_ID, CONSENT, EMAIL, FIRST, LAST, METHOD, PLAN, REVENUE, contact_mapping, email_of
+from .fields import ANONYMOUS_ID, FIRST, LAST, METHOD, PLAN, REVENUE, contact, subscription
 
 __all__ = ["Brevo"]
 
@@ -38,20 +36,12 @@ class Brevo(Integration):
         self.check = schema_check("brevo/contact.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = contact_mapping(event)
-        if mapping is None:
-            return Drop("unmapped")
-        email = email_of(event, EMAIL)
-        if email is None:
-            return Drop("no_email")
-        if not valid_email(email):
-            return Drop("invalid_email")
-        consent = walk(event, CONSENT)
-        blacklisted: bool | None = None
-        if consent is False or mapping == "unsubscribed":
-            blacklisted = True
-        elif mapping == "subscribed" or consent is True:
-            blacklisted = False
+        found = contact(event)
+        if isinstance(found, Drop):
+            return found
+        mapping, email = found
+        subscribed = subscription(event, mapping)
+        blacklisted = None if subscribed is None else not subscribed
         attributes: dict[str, Any] = {}
         keep(attributes, "FIRSTNAME", pick(event, FIRST))
         keep(attributes, "LASTNAME", pick(event, LAST))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Path, pick
+from .base import Drop, Path, pick, valid_email, walk
 
 __all__ = [
     "ANONYMOUS_ID",
@@ -18,9 +18,11 @@ __all__ = [
     "PLAN",
     "REVENUE",
     "USER_ID",
+    "contact",
     "contact_mapping",
     "email_of",
     "full_name",
+    "subscription",
 ]
 
 EMAIL: tuple[Path, ...] = (("traits", "email"), ("context", "traits", "email"), ("properties", "email"))
@@ -76,4 +78,30 @@ def contact_mapping(event: Any) -> str | None:
     if kind == "track":
         name = event.get("event")
         return "identified" if name == "Identified" else _CONTACT_EVENTS.get(name)
+    return None
+
+
+def contact(event: Any, unmapped: frozenset[str] = frozenset()) -> Drop | tuple[str, str]:
+    """The contact presets' first steps: the mapping (a drop when there is none, or it is one of
+    ``unmapped``), then the email (a drop when it is missing or not a valid address)."""
+    mapping = contact_mapping(event)
+    if mapping is None or mapping in unmapped:
+        return Drop("unmapped")
+    email = email_of(event, EMAIL)
+    if email is None:
+        return Drop("no_email")
+    if not valid_email(email):
+        return Drop("invalid_email")
+    return mapping, email
+
+
+def subscription(event: Any, mapping: str) -> bool | None:
+    """The contact presets' consent rules, the first that applies wins: withdrawn consent or an
+    Unsubscribed event unsubscribes (False), a Subscribed event or granted consent subscribes
+    (True), and otherwise the contact's status is left as it is (None)."""
+    consent = walk(event, CONSENT)
+    if consent is False or mapping == "unsubscribed":
+        return False
+    if mapping == "subscribed" or consent is True:
+        return True
     return None

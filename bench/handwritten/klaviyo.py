@@ -7,8 +7,8 @@ from typing import Any
 
 from relay import Request
 
-from .base import Drop, Integration, Outcome, Send, json_content, keep, number, pick, schema_check, valid_email, walk
-from .fields import COMPANY, CONSENT, EMAIL, FIRST, LAST, METHOD, PLAN, REVENUE, USER_ID, contact_mapping, email_of
+from .base import Drop, Integration, Outcome, Send, json_content, keep, number, pick, schema_check
+from .fields import COMPANY, FIRST, LAST, METHOD, PLAN, REVENUE, USER_ID, contact, subscription
 
 __all__ = ["Klaviyo"]
 
@@ -33,19 +33,13 @@ class Klaviyo(Integration):
         self.check_job = schema_check("klaviyo/subscription-job.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = contact_mapping(event)
-        if mapping is None:
-            return Drop("unmapped")
-        email = email_of(event, EMAIL)
-        if email is None:
-            return Drop("no_email")
-        if not valid_email(email):
-            return Drop("invalid_email")
-        consent = walk(event, CONSENT)
-        if consent is False or mapping == "unsubscribed":
-            return self._job(email, subscribe=False)
-        if mapping == "subscribed" or consent is True:
-            return self._job(email, subscribe=True)
+        found = contact(event)
+        if isinstance(found, Drop):
+            return found
+        mapping, email = found
+        subscribed = subscription(event, mapping)
+        if subscribed is not None:
+            return self._job(email, subscribe=subscribed)
         profile: dict[str, Any] = {"email": email}
         keep(profile, "external_id", pick(event, USER_ID))
         keep(profile, "first_name", pick(event, FIRST))

@@ -19,27 +19,25 @@ from .base import (
     number,
     pick,
     schema_check,
-    valid_email,
     walk,
 )
 from .fields import (
     COMPANY,
-    CONSENT,
-    EMAIL,
     FIRST,
     LAST,
     METHOD,
     NAME,
     PLAN,
     REVENUE,
-    contact_mapping,
-    email_of,
+    contact,
     full_name,
+    subscription,
 )
 
 __all__ = ["Mailjet"]
 
 _CREDENTIALS = frozenset({"Authorization"})
+_ACTIONS = {False: "unsub", True: "addforce", None: "addnoforce"}
 
 
 class Mailjet(Integration):
@@ -52,21 +50,11 @@ class Mailjet(Integration):
         self.check = schema_check("mailjet/managecontact.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = contact_mapping(event)
-        if mapping is None:
-            return Drop("unmapped")
-        email = email_of(event, EMAIL)
-        if email is None:
-            return Drop("no_email")
-        if not valid_email(email):
-            return Drop("invalid_email")
-        consent = walk(event, CONSENT)
-        if consent is False or mapping == "unsubscribed":
-            action = "unsub"
-        elif mapping == "subscribed" or consent is True:
-            action = "addforce"
-        else:
-            action = "addnoforce"
+        found = contact(event)
+        if isinstance(found, Drop):
+            return found
+        mapping, email = found
+        action = _ACTIONS[subscription(event, mapping)]
         properties: dict[str, Any] = {}
         keep(properties, "first_name", pick(event, FIRST))
         keep(properties, "last_name", pick(event, LAST))

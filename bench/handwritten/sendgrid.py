@@ -7,12 +7,13 @@ from typing import Any
 
 from relay import Request
 
-from .base import JSON, Drop, Integration, Outcome, Send, json_content, keep, pick, schema_check, valid_email, walk
-from .fields import CONSENT, EMAIL, FIRST, LAST, PLAN, contact_mapping, email_of
+from .base import JSON, Drop, Integration, Outcome, Send, json_content, keep, pick, schema_check
+from .fields import FIRST, LAST, PLAN, contact, subscription
 
 __all__ = ["SendGrid"]
 
 _CREDENTIALS = frozenset({"Authorization"})
+_UNMAPPED = frozenset({"order_completed"})  # SendGrid contacts have no order fields
 
 
 class SendGrid(Integration):
@@ -29,25 +30,21 @@ class SendGrid(Integration):
         self.check_suppressions = schema_check("sendgrid/suppressions.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = contact_mapping(event)
-        if mapping is None or mapping == "order_completed":
-            return Drop("unmapped")
-        email = email_of(event, EMAIL)
-        if email is None:
-            return Drop("no_email")
-        if not valid_email(email):
-            return Drop("invalid_email")
-        if walk(event, CONSENT) is False or mapping == "unsubscribed":
+        found = contact(event, _UNMAPPED)
+        if isinstance(found, Drop):
+            return found
+        mapping, email = found
+        if subscription(event, mapping) is False:
             body: dict[str, Any] = {"recipient_emails": [email]}
             self.check_suppressions(body)
             return self._send("POST", self.suppressions_url, body)
-        contact: dict[str, Any] = {"email": email}
-        keep(contact, "first_name", pick(event, FIRST))
-        keep(contact, "last_name", pick(event, LAST))
+        member: dict[str, Any] = {"email": email}
+        keep(member, "first_name", pick(event, FIRST))
+        keep(member, "last_name", pick(event, LAST))
         plan = pick(event, PLAN)
         if mapping == "identified" and self.plan_field and plan:
-            contact["custom_fields"] = {self.plan_field: plan}
-        body = {"list_ids": [self.settings["list_id"]], "contacts": [contact]}
+            member["custom_fields"] = {self.plan_field: plan}
+        body = {"list_ids": [self.settings["list_id"]], "contacts": [member]}
         self.check_contacts(body)
         return self._send("PUT", self.contacts_url, body)
 
