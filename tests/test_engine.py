@@ -277,4 +277,4 @@ def test_dry_run_journal_keeps_nothing() -> None:
 
     journal = NullJournal()
     journal.record("k", "p", 1, "delivered", None, 200, 1)
-    assert not journal.done("k") and journal.counts() == {}
+    assert journal.status("k") is None and journal.counts() == {}

@@ -150,11 +150,20 @@ def _request(preset: CompiledPreset) -> list[str]:
     return lines
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
 def _delivery(preset: CompiledPreset) -> list[str]:
     policy = preset.delivery
     lines = [
-        f"- Attempts: up to {policy.max_attempts}, with exponential backoff and jitter "
-        f"(base {policy.backoff_base} s, at most {policy.backoff_max} s).",
+        "- Retries: 429, 5xx, timeouts and connection errors are retried with exponential backoff and jitter "
+        f"(base {policy.backoff_base} s, at most {policy.backoff_max} s) for up to {_duration(policy.deadline)}"
+        + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "")
+        + "; 429s slow the rate instead of counting as failures.",
         f"- Rate limit: {policy.rate} requests/s, burst {policy.burst}." if policy.rate else "- No rate limit.",
         f"- Order: events with the same `{policy.order_by_source}` are delivered in input order."
         if policy.order_by_source is not None
@@ -165,6 +174,11 @@ def _delivery(preset: CompiledPreset) -> list[str]:
         when = f" when `{_cell(rule.when_source)}`" if rule.when_source is not None else ""
         lines.append(f"- `{rule.status_source}`{when} → {rule.outcome}.{hint}")
     lines.append("- Otherwise: 2xx succeeds; 429, 5xx, timeouts and connection errors are retried; other 4xx fail.")
+    if any(rule.outcome == "stop" for rule in policy.responses):
+        lines.append(
+            "- `stop`: the answer means nothing can be delivered (wrong credentials, a missing list): relay stops "
+            "sending, parks the rest of the stream in the dead letter, and exits with the hint."
+        )
     return lines
 
 

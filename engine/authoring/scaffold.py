@@ -101,13 +101,14 @@ request:
     first_name: "{{{{ fields.first_name }}}}"
     subscribed: "{{{{ subscribed }}}}"
 
-# How responses are classified, retries and rate.
+# How responses are classified, retries and rate. 429, 5xx, timeouts and connection
+# errors are retried until `deadline` (24 hours by default); `stop` means nothing can be
+# delivered (a wrong key): relay stops sending, parks the rest and says what to fix.
 delivery:
   order_by: email
-  max_attempts: 5
   responses:
     - status: 401
-      outcome: fail
+      outcome: stop
       hint: The API key was refused; check api_key.
 """
 

@@ -2,8 +2,14 @@
 
 Every event ends in exactly one Outcome: delivered, dropped (with its reason),
 failed (with the vendor's message, status, attempts and the preset's hint), or
-rendered (a dry run). Sleeping, the clock and randomness are injected so tests
-never wait.
+rendered (a dry run). The runner adds two more: parked (held behind a failed
+event of the same contact, or behind a destination that stopped) and unfinished
+(interrupted by Ctrl-C; not recorded, so a rerun delivers it).
+
+Retries: 429, 5xx, timeouts and connection errors are retried until the
+preset's ``delivery.deadline`` (and ``max_attempts``, when declared). A 429 is
+throttling, not failure: it slows the rate limiter and never counts as a failed
+attempt. Sleeping, the clock and randomness are injected so tests never wait.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import DeliveryError, RelayError, TransportError
+from ..errors import DeliveryError, Interrupted, RelayError, TransportError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
 from ..runtime.build import build, build_lookup
@@ -29,7 +35,7 @@ __all__ = ["Deliverer", "Outcome"]
 
 @dataclass
 class Outcome:
-    status: str  # delivered | dropped | failed | rendered
+    status: str  # delivered | dropped | failed | rendered | parked
     reason: str | None = None
     rule: str | None = None
     http_status: int | str | None = None
@@ -38,6 +44,9 @@ class Outcome:
     requests: int = 0  # HTTP requests made, lookups and retries included
     retries: int = 0
     lookups: int = 0
+    throttled: int = 0  # 429 answers seen (each slowed the rate)
+    #: The answer means the destination can take nothing more (a `stop` response rule).
+    stop: bool = False
     plan: Plan | None = field(default=None, repr=False)
     request: Request | None = field(default=None, repr=False)
 
@@ -47,6 +56,7 @@ class _Tally:
     requests: int = 0
     retries: int = 0
     lookups: int = 0
+    throttled: int = 0
 
 
 def _no_answer(detail: str) -> Callable[[], tuple[Any, str]]:
@@ -71,6 +81,7 @@ class Deliverer:
         rng: random.Random | None = None,
         on_retry: Callable[[int], None] | None = None,
         max_attempts: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.preset = preset
         self.settings = settings
@@ -82,6 +93,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.on_retry = on_retry
         self.max_attempts = max_attempts or preset.delivery.max_attempts
+        self.deadline = deadline or preset.delivery.deadline
         self._hint_context = {"settings": settings.values, "constants": preset.constants}
 
     def decide(self, event: Any, event_ref: str = "") -> Plan | Outcome:
@@ -126,8 +138,12 @@ class Deliverer:
                 requests=tally.requests,
                 retries=tally.retries,
                 lookups=tally.lookups,
+                throttled=tally.throttled,
+                stop=exc.stop,
                 plan=plan,
             )
+        except Interrupted:
+            raise
         except RelayError as exc:
             return Outcome(
                 "failed",
@@ -146,6 +162,7 @@ class Deliverer:
             requests=tally.requests,
             retries=tally.retries,
             lookups=tally.lookups,
+            throttled=tally.throttled,
             plan=plan,
             request=request,
         )
@@ -162,7 +179,8 @@ class Deliverer:
     ) -> Response:
         policy = self.preset.delivery
         secrets = self.settings.secrets
-        attempt = 0
+        give_up_at = self.clock() + self.deadline
+        attempt = failures = 0
         while True:
             attempt += 1
             if self.bucket is not None:
@@ -181,23 +199,44 @@ class Deliverer:
                     return answer
                 details = _answer(answer)
             verdict = classify(policy, status, details, self._hint_context)
-            if answer is not None and (verdict.outcome == "success" or (return_failures and verdict.outcome == "fail")):
+            if verdict.outcome == "success" and self.bucket is not None:
+                self.bucket.succeeded()
+            if answer is not None and (
+                verdict.outcome == "success" or (return_failures and verdict.outcome in ("fail", "stop"))
+            ):
                 return answer
-            if verdict.outcome == "retry" and attempt < self.max_attempts:
-                tally.retries += 1
-                if self.on_retry is not None:
-                    self.on_retry(1)
+            if verdict.outcome == "retry":
+                throttled = status == 429
+                if throttled:
+                    tally.throttled += 1
+                    if self.bucket is not None:
+                        self.bucket.throttled()
+                else:
+                    failures += 1
                 wait = wait_from_headers(headers, self.clock())
                 if wait is None or wait > policy.backoff_max:
-                    wait = backoff(policy, attempt, self.rng)
-                self.sleep(wait)
-                if self.on_retry is not None:
-                    self.on_retry(-1)
-                continue
+                    # Throttled with no hint: the slower bucket paces the retry; keep a little jitter.
+                    wait = (
+                        self.rng.uniform(0, policy.backoff_base) if throttled else backoff(policy, failures, self.rng)
+                    )
+                capped = self.max_attempts is not None and failures >= self.max_attempts
+                if not capped and self.clock() + wait <= give_up_at:
+                    tally.retries += 1
+                    if self.on_retry is not None:
+                        self.on_retry(1)
+                    try:
+                        self.sleep(wait)
+                    finally:
+                        if self.on_retry is not None:
+                            self.on_retry(-1)
+                    continue
+                if not capped:
+                    verdict = replace(verdict, message=f"{verdict.message} (still failing after the delivery deadline)")
             raise DeliveryError(
                 redact(verdict.message, secrets),
                 status=status,
                 retryable=verdict.outcome == "retry",
                 hint=redact(verdict.hint, secrets) if verdict.hint else None,
                 attempts=attempt,
+                stop=verdict.outcome == "stop",
             )

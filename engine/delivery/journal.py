@@ -1,28 +1,57 @@
 """The delivery journal (SQLite, stdlib) and the dead-letter file.
 
-The journal records one row per input event that reached a final outcome. A
-re-run of the same command skips every event already recorded, so after a crash
-nothing acknowledged is sent again, and everything else is sent at least once.
-The dead-letter file is NDJSON: one failed event per line with its error, status,
-attempts and hint, ready for ``relay replay``.
+The journal records one row per input line that reached a final outcome, blank
+lines included, so its rows reconcile with the lines read. A re-run of the same
+command skips every line already recorded: after a crash nothing acknowledged is
+sent again, and everything else is sent at least once.
+
+The dead-letter file is NDJSON: one failed or parked event per line, with its
+exact input (``raw``, or ``raw_base64`` when it is not UTF-8), its original line
+number, the error, status, attempts and the preset's hint, ready for ``relay
+replay``. A failure is written there first, flushed and fsynced, and only then
+journaled, so no event is ever marked done without being kept.
+
+Events whose contact (``order_key``) has an unresolved failure are *parked*:
+dead-lettered behind the failed one, so that a replay delivers that contact's
+events in their original order. The journal remembers which contacts are blocked
+across runs, until a replay resolves them.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
-__all__ = ["DeadLetter", "Journal", "NullJournal", "event_key"]
+from ..errors import InputError
+
+__all__ = [
+    "UNRESOLVED",
+    "DeadLetter",
+    "DeadLetterEntry",
+    "Journal",
+    "NullDeadLetter",
+    "NullJournal",
+    "event_key",
+    "read_dead_letter",
+]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
 COMMIT_SECONDS = 0.25
+#: Outcomes that leave an event in the dead letter, waiting for `relay replay`.
+UNRESOLVED = ("failed", "parked")
 
+_SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -32,8 +61,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
     reason TEXT,
     http_status TEXT,
     attempts INTEGER,
-    at REAL NOT NULL
-)
+    at REAL NOT NULL,
+    order_key TEXT
+);
+CREATE INDEX IF NOT EXISTS outcomes_unresolved ON outcomes (status) WHERE status IN ('failed', 'parked');
+CREATE TABLE IF NOT EXISTS runs (started REAL NOT NULL);
 """
 
 
@@ -47,32 +79,62 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+            _prepare_folder(self.path, "the journal")
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+            # Prove it is writable now, before the first request is sent, not at the first
+            # outcome: a real write (an empty transaction succeeds even on a read-only file).
+            self._db.execute("INSERT INTO runs VALUES (?)", (time.time(),))
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"cannot use the journal {self.path}: {_why(exc)}") from None
         self._lock = threading.Lock()
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
         self._pending = 0
         self._opened = 0.0
+        self._closed = False
 
-    def done(self, key: str) -> bool:
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version < _SCHEMA_VERSION:
+            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'outcomes'").fetchone()
+            if exists:
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+                if "order_key" not in columns:
+                    self._db.execute("ALTER TABLE outcomes ADD COLUMN order_key TEXT")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def status(self, key: str) -> str | None:
+        """The outcome an earlier run recorded for this line, or None."""
         if not self.had_entries:
-            return False
+            return None
         with self._lock:
-            return self._db.execute("SELECT 1 FROM outcomes WHERE key = ?", (key,)).fetchone() is not None
+            row = self._db.execute("SELECT status FROM outcomes WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def record(
-        self, key: str, preset: str, line: int | None, status: str, reason: str | None, http_status: Any, attempts: int
+        self,
+        key: str,
+        preset: str,
+        line: int | None,
+        status: str,
+        reason: str | None,
+        http_status: Any,
+        attempts: int,
+        order_key: str | None = None,
     ) -> None:
         now = time.monotonic()
         with self._lock:
+            if self._closed:  # an abandoned worker finishing after an interrupt: not acknowledged
+                return
             if not self._db.in_transaction:
                 self._db.execute("BEGIN")
                 self._opened = now
             self._db.execute(
-                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     preset,
@@ -82,6 +144,7 @@ class Journal:
                     None if http_status is None else str(http_status),
                     attempts,
                     time.time(),
+                    order_key,
                 ),
             )
             self._pending += 1
@@ -101,23 +164,51 @@ class Journal:
             rows = self._db.execute("SELECT status, COUNT(*) FROM outcomes GROUP BY status").fetchall()
         return {status: n for status, n in rows}
 
+    def blocked_keys(self) -> dict[str, int]:
+        """Contacts with an unresolved failure: order key -> line of their first failed event."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_key, MIN(line) FROM outcomes WHERE status IN ('failed', 'parked') "
+                "AND order_key IS NOT NULL GROUP BY order_key"
+            ).fetchall()
+        return {key: line for key, line in rows}
+
+    def unresolved(self, keys: Iterable[str] | None = None) -> int:
+        """How many events (of ``keys``, or all) sit in the dead letter."""
+        with self._lock:
+            if keys is None:
+                row = self._db.execute("SELECT COUNT(*) FROM outcomes WHERE status IN ('failed', 'parked')")
+                return int(row.fetchone()[0])
+            total = 0
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT 1 FROM outcomes WHERE key = ? AND status IN ('failed', 'parked')", (key,)
+                ).fetchone()
+                total += row is not None
+            return total
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._commit()
+
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._commit()
+            self._closed = True
             self._db.close()
 
 
 class NullJournal(Journal):
-    """Records nothing: for dry runs (which acknowledge nothing) and replays of a dead letter.
-
-    Keeps memory flat however long the stream is.
-    """
+    """Records nothing: for dry runs, which acknowledge nothing. Keeps memory flat."""
 
     def __init__(self) -> None:  # no database at all
         self.had_entries = False
 
-    def done(self, key: str) -> bool:
-        return False
+    def status(self, key: str) -> str | None:
+        return None
 
     def record(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -125,30 +216,147 @@ class NullJournal(Journal):
     def counts(self) -> dict[str, int]:
         return {}
 
+    def blocked_keys(self) -> dict[str, int]:
+        return {}
+
+    def unresolved(self, keys: Iterable[str] | None = None) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class DeadLetterEntry:
+    """One dead-lettered event, as ``relay replay`` reads it back."""
+
+    key: str
+    preset: str
+    line: int
+    raw: bytes
+    status: str  # failed | parked
+    order_key: str | None
+    fields: dict[str, Any]
+
+
 class DeadLetter:
-    """Appends failed events as NDJSON, flushed per line so a crash loses none."""
+    """Appends failed and parked events as NDJSON; each line is fsynced before it counts."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._handle: TextIO | None = None
+        self._handle: BinaryIO | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.count = 0
 
-    def write(self, entry: dict[str, Any]) -> None:
+    def check_writable(self) -> None:
+        """Fail now, naming the path, if failures could not be kept (before any request is sent)."""
+        _prepare_folder(self.path, "the dead letter")
+        try:
+            if self.path.exists():
+                with open(self.path, "ab"):
+                    pass
+            elif not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise InputError(f"cannot write the dead letter {self.path}: {_why(exc)}") from None
+
+    def write(self, entry: dict[str, Any], raw: bytes) -> None:
+        """Append ``entry`` with the exact input bytes; returns only once it is on disk."""
+        record = dict(entry)
+        try:
+            record["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            record["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
+            if self._closed:  # an abandoned worker after an interrupt: its event stays unrecorded
+                return
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the run
-            self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self._handle = open(self.path, "ab")  # noqa: SIM115 - held open for the run
+            self._handle.write(data)
             self._handle.flush()
+            os.fsync(self._handle.fileno())
             self.count += 1
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._handle is not None:
-                self._handle.close()
+                # After a failed write the buffer may still hold its bytes: the failure was
+                # already reported as a RecordError, and closing must not replace it.
+                with contextlib.suppress(OSError):
+                    self._handle.close()
                 self._handle = None
+
+
+class NullDeadLetter(DeadLetter):
+    """Keeps nothing: a dry run acknowledges nothing, so it dead-letters nothing either."""
+
+    def __init__(self) -> None:
+        super().__init__("/dev/null")
+
+    def check_writable(self) -> None:
+        pass
+
+    def write(self, entry: dict[str, Any], raw: bytes) -> None:
+        self.count += 1
+
+
+def read_dead_letter(path: Path) -> list[DeadLetterEntry]:
+    """The entries of a dead-letter file in file order; the last entry per event wins."""
+    entries: dict[str, DeadLetterEntry] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the dead letter {path}: {_why(exc)}") from None
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+            if "raw_base64" in data:
+                raw = base64.b64decode(data["raw_base64"])
+            elif "raw" in data:
+                raw = data["raw"].encode("utf-8")
+            else:  # written by relay before 0.2: the parsed event, or the undecodable text
+                event = data["event"]
+                raw = (event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)).encode("utf-8")
+            entry = DeadLetterEntry(
+                key=str(data["key"]),
+                preset=str(data["preset"]),
+                line=int(data["line"]),
+                raw=raw,
+                status=str(data.get("outcome", "failed")),
+                order_key=data.get("order_key"),
+                fields=data,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}:{number}: not a relay dead-letter entry ({exc})") from None
+        # An event written twice (it failed again after a crash) keeps its first place, so a
+        # contact's events stay in the order they were first dead-lettered: input order.
+        entries[entry.key] = entry
+    return list(entries.values())
+
+
+def _prepare_folder(path: Path, what: str) -> None:
+    """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"cannot use {what} {path}: {folder} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot use {what} {path}: cannot create its folder ({_why(exc)})") from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

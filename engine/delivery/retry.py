@@ -32,7 +32,7 @@ def parse_body(content: bytes, content_type: str) -> Any:
 
 @dataclass(frozen=True)
 class Classification:
-    outcome: str  # success | retry | fail
+    outcome: str  # success | retry | fail | stop
     message: str
     hint: str | None
 

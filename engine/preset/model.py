@@ -197,7 +197,7 @@ class CheckSpec:
 class ResponseRule:
     matches: Callable[[Status], bool]
     when: Renderer | None
-    outcome: str  # success | retry | fail
+    outcome: str  # success | retry | fail | stop
     hint: Renderer | None
     status_source: str = ""
     when_source: str | None = None
@@ -211,7 +211,10 @@ class DeliveryPolicy:
     order_by: Renderer | None
     responses: tuple[ResponseRule, ...]
     error_message: tuple[Search, ...]
-    max_attempts: int
+    #: None: retry until the deadline.
+    max_attempts: int | None
+    #: Seconds a request is retried for, from its first attempt.
+    deadline: float
     backoff_base: float
     backoff_max: float
     rate: float | None
