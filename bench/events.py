@@ -159,15 +159,15 @@ def generate(
 
 
 def stored_member(event: dict[str, Any], index: int) -> dict[str, Any] | None:
-    """What a read-before-write lookup answers for the ``index``-th event: a stored member with
-    vars of its own three times in four, nothing yet (a 404) the fourth."""
+    """What a read-before-write lookup answers for the ``index``-th event: a stored member with a
+    status and vars of its own three times in four, nothing yet (a 404) the fourth."""
     if index % 4 == 0:
         return None
     return {
         "member": {
             "address": "stored@example.com",
             "name": "Stored Name",
-            "subscribed": True,
+            "subscribed": index % 3 != 0,
             "vars": {
                 "anonymous_id": event.get("anonymousId"),
                 "plan": PLANS[index % 4],

@@ -115,13 +115,18 @@ class Mailgun(Integration):
 
     def build(self, plan: MemberPlan, existing: Any) -> Request:
         """The upsert; ``existing`` is the lookup's parsed answer (None when there was none)."""
-        stored = existing["member"]["vars"] if existing else None
+        member = existing["member"] if existing else None
         body = {"address": plan.email}
         if plan.name is not None:
             body["name"] = plan.name
-        if plan.subscribed is not None:
-            body["subscribed"] = "true" if plan.subscribed else "false"
+        # Unknown consent repeats the stored member's status rather than rely on Mailgun keeping it.
+        subscribed = plan.subscribed if plan.subscribed is not None or member is None else member["subscribed"]
+        if subscribed is not None:
+            body["subscribed"] = (
+                ("true" if subscribed else "false") if isinstance(subscribed, bool) else str(subscribed)
+            )
         body["upsert"] = "true"
+        stored = member["vars"] if member else None
         body["vars"] = to_json({**stored, **plan.vars} if stored else plan.vars)
         self.check(body)
         return Request(
