@@ -31,6 +31,7 @@ __all__ = [
     "PRESETS",
     "ROOT",
     "Duel",
+    "Mismatch",
     "Row",
     "child_env",
     "differences",
@@ -40,6 +41,7 @@ __all__ = [
     "load",
     "per_item_us",
     "plural",
+    "require",
     "row",
     "settings_for",
     "timer",
@@ -201,11 +203,21 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class Mismatch(AssertionError):
+    """relay and a baseline (or a peer) did not do the same work: no figure may be printed."""
+
+
+def require(condition: bool, message: str) -> None:
+    """An assertion that ``python -O`` cannot remove: the bench's checks are its honesty."""
+    if not condition:
+        raise Mismatch(message)
+
+
 def identical(stream: Iterable[tuple[Any, Outcome, Outcome]], name: str) -> int:
     """Assert relay and the baseline agree on every item; the number of sends."""
     sends = 0
     for label, ours, theirs in stream:
         found = differences(ours, theirs)
-        assert not found, f"{name}: relay and the baseline differ for {label}:\n" + "\n".join(found)
+        require(not found, f"{name}: relay and the baseline differ for {label}:\n" + "\n".join(found))
         sends += isinstance(ours, Send)
     return sends

@@ -36,7 +36,7 @@ import relay
 from relay import CompiledPreset, Request, RunOptions, Settings, deliver_stream, load_preset
 from relay.bundled import presets_dir
 
-from .common import NOW, ROOT, Row, child_env, plural, row
+from .common import NOW, ROOT, Row, child_env, plural, require, row
 from .events import generate
 
 __all__ = ["Fake", "Run", "figure_delivery", "http_client_run", "relay_run", "requests_run"]
@@ -119,7 +119,7 @@ def relay_run(preset: CompiledPreset, settings: Settings, lines: bytes, events: 
                 dead_letter_path=Path(scratch) / "dead.ndjson",
                 redirects={MAILJET: url},
             )
-            assert stats.delivered == events, stats.as_dict()
+            require(stats.delivered == events, f"relay delivered {stats.as_dict()}")
 
         return _timed(deliver, events)
 
@@ -145,7 +145,7 @@ def http_client_run(requests: list[Request], url: str, concurrency: int) -> Run:
                 connection.request(request.method, urlsplit(request.url).path, request.content, request.headers)
                 answer = connection.getresponse()
                 content = answer.read()
-                assert answer.status == 201, content
+                require(answer.status == 201, f"http.client got {answer.status}: {content[:200]!r}")
         finally:
             connection.close()
 
@@ -172,7 +172,7 @@ def requests_run(requests: list[Request], url: str, concurrency: int) -> Run:
                 timeout=(5.0, 30.0),
                 allow_redirects=False,
             )
-            assert answer.status_code == 201, answer.text
+            require(answer.status_code == 201, f"requests got {answer.status_code}: {answer.text[:200]}")
 
     try:
         return _timed(lambda: _in_threads(requests, concurrency, send_all), len(requests))

@@ -23,7 +23,7 @@ from typing import Any
 import relay
 from relay.bundled import schemas_dir
 
-from .common import NOW, Row, load, per_item_us, row
+from .common import NOW, Row, load, per_item_us, require, row
 from .events import generate
 from .render import relay_send_path, with_answers
 
@@ -88,11 +88,11 @@ def _run_peer(peer: Peer, files: dict[str, Path], passes: int, warmup: int, out:
 
 def _check(peer: Peer, built: list[dict[str, Any]], expected: list[relay.Request]) -> None:
     """Each peer request must be relay's: method, URL, headers (in order) and the body's bytes."""
-    assert len(built) == len(expected), (peer.label, len(built), len(expected))
+    require(len(built) == len(expected), f"{peer.label} built {len(built)} requests for {len(expected)} events")
     for index, (theirs, ours) in enumerate(zip(built, expected, strict=True)):
         mine = {"method": ours.method, "url": ours.url, "headers": ours.headers, "body": ours.content.decode()}
         same = theirs == mine and list(theirs["headers"].items()) == list(ours.headers.items())
-        assert same, f"{peer.label} differs from relay on identify event {index}:\n{theirs}\n{mine}"
+        require(same, f"{peer.label} differs from relay on identify event {index}:\n{theirs}\n{mine}")
 
 
 def figure_peers(quick: bool) -> list[Row]:
@@ -105,7 +105,7 @@ def figure_peers(quick: bool) -> list[Row]:
     events = [event for event in generate(count) if event["type"] == "identify"]
     decisions = [relay.render(preset, event, settings, now=NOW) for event in events]
     expected = [decision.request for decision in decisions if decision.request is not None]
-    assert len(expected) == len(events), "every identify event of the stream is sent"
+    require(len(expected) == len(events), "every identify event of the stream is sent")
     send_path, looked = relay_send_path(preset, settings), with_answers(events)
 
     def write(event: dict[str, Any]) -> relay.Request:
@@ -115,7 +115,7 @@ def figure_peers(quick: bool) -> list[Row]:
     def render(event: dict[str, Any]) -> relay.Decision:
         return relay.render(preset, event, settings, now=NOW)
 
-    assert [write(event) for event in events] == expected
+    require([write(event) for event in events] == expected, "decide + build must give relay.render's request")
     times: dict[str, list[float]] = {"write": [], "render": [], "send": [], **{peer.label: [] for peer in PEERS}}
     with tempfile.TemporaryDirectory() as scratch:
         files = {
