@@ -166,7 +166,7 @@ def test_secrets_never_appear_in_the_reviewable_output(mailgun: CompiledPreset) 
     decision = relay.render(mailgun, event, settings)
     dumped = json.dumps(decision.to_dict(trace=True))
     assert "super-secret-key" not in dumped
-    assert decision.to_dict()["request"]["headers"]["Authorization"] == "Basic <redacted>"
+    assert decision.to_dict()["requests"][-1]["headers"]["Authorization"] == "Basic <redacted>"
 
 
 def test_render_errors_name_preset_field_and_event_but_no_secret(mailgun: CompiledPreset) -> None:
@@ -219,7 +219,7 @@ def test_api_key_in_query_is_redacted(tmp_path: Path) -> None:
         preset.resolve_settings({"token": "tok-123", "list": "l"}, environ={}),
     )
     assert decision.request is not None and decision.request.url.endswith("?key=tok-123")
-    assert decision.to_dict()["request"]["url"].endswith("?key=<redacted>")
+    assert decision.to_dict()["requests"][0]["url"].endswith("?key=<redacted>")
 
 
 def test_rendering_compiles_nothing(mailgun: CompiledPreset, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ RANKS = {
     "fakes": 4,
     "demo": 5,
     "service": 5,
+    "studio": 5,
     "": 6,  # relay/__init__.py: the public API
     "cli": 7,
     "__main__": 8,

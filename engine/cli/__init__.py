@@ -26,7 +26,7 @@ from ..errors import (
     RenderError,
     SettingsError,
 )
-from . import authoring, delivery, demo, offline, service
+from . import authoring, delivery, demo, offline, service, studio
 
 __all__ = ["main"]
 
@@ -73,5 +73,6 @@ for command in (
     service.serve,
     service.worker,
     service.init,
+    studio.studio,
 ):
     main.add_command(command)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from ..delivery.checks import check_preset
-from ..delivery.journal import read_dead_letter
+from ..delivery.deadletter import read_dead_letter
 from ..delivery.runner import RunControl, StreamStats
 from ..delivery.stream import deliver_stream, replay_dead_letter
 from ..errors import InputError

@@ -8,6 +8,7 @@ each failed item and re-runs the check to confirm.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ..errors import DeliveryError, RelayError, TransportError
 from ..preset.model import CheckSpec, CompiledPreset
 from ..preset.settings import Settings
-from ..runtime.build import build_sub_request
+from ..runtime.build import build_check_request
 from ..runtime.decision import Request, redact
 from .deliver import Deliverer
 from .retry import parse_body
@@ -46,7 +47,7 @@ def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send
     secrets = settings.secrets
     context: dict[str, Any] = {"settings": settings.values, "constants": preset.constants}
     result = CheckResult(spec.name, spec.description, ok=True)
-    request = build_sub_request(preset, spec.request, context, secrets, f"/check/{spec.name}/request")
+    request = build_check_request(preset, spec.request, context, secrets, time.time())
     try:
         answer = send(request)
     except (TransportError, DeliveryError) as failure:
@@ -70,7 +71,7 @@ def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send
             continue
         message = spec.message(item_scope) if spec.message is not None else f"assertion failed for {item}"
         if fix and spec.fix is not None:
-            repair = build_sub_request(preset, spec.fix, item_scope, secrets, f"/check/{spec.name}/fix")
+            repair = build_check_request(preset, spec.fix, item_scope, secrets, time.time())
             try:
                 fixed = send(repair)
             except (TransportError, DeliveryError) as failure:

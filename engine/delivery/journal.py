@@ -1,4 +1,4 @@
-"""The delivery journal (SQLite, stdlib) and the dead-letter file.
+"""The delivery journal (SQLite, stdlib): one recorded outcome per input line.
 
 The journal records one row per input line that reached a final outcome, blank
 lines included, so its rows reconcile with the lines read. A re-run of the same
@@ -19,31 +19,18 @@ across runs, until a replay resolves them.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
-import json
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import InputError
 
-__all__ = [
-    "UNRESOLVED",
-    "DeadLetter",
-    "DeadLetterEntry",
-    "Journal",
-    "NullDeadLetter",
-    "NullJournal",
-    "event_key",
-    "read_dead_letter",
-]
+__all__ = ["UNRESOLVED", "Journal", "NullJournal", "event_key", "prepare_folder", "why"]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
@@ -51,7 +38,7 @@ COMMIT_SECONDS = 0.25
 #: Outcomes that leave an event in the dead letter, waiting for `relay replay`.
 UNRESOLVED = ("failed", "parked")
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -66,6 +53,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_unresolved ON outcomes (status) WHERE status IN ('failed', 'parked');
 CREATE TABLE IF NOT EXISTS runs (started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (key TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, step));
 """
 
 
@@ -79,7 +67,7 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            _prepare_folder(self.path, "the journal")
+            prepare_folder(self.path, "the journal")
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -89,7 +77,7 @@ class Journal:
             # outcome: a real write (an empty transaction succeeds even on a read-only file).
             self._db.execute("INSERT INTO runs VALUES (?)", (time.time(),))
         except (OSError, sqlite3.Error) as exc:
-            raise InputError(f"cannot use the journal {self.path}: {_why(exc)}") from None
+            raise InputError(f"cannot use the journal {self.path}: {why(exc)}") from None
         self._lock = threading.Lock()
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
         self._pending = 0
@@ -154,6 +142,26 @@ class Journal:
             if self._pending >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
                 self._commit()
 
+    def steps(self, key: str) -> _Steps:
+        """The progress of one event's steps: a write or track that succeeded is never sent again."""
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM steps WHERE key = ? AND step = ?", (key, step)).fetchone()
+        return row is not None
+
+    def _mark_step(self, key: str, step: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self._opened = time.monotonic()
+            # Committed with the event's outcome (same grouped transaction): a crash before
+            # that sends the step again, at least once, as for any unacknowledged event.
+            self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, time.time()))
+
     def _commit(self) -> None:
         if self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -201,11 +209,32 @@ class Journal:
             self._db.close()
 
 
+@dataclass(frozen=True)
+class _Steps:
+    journal: Journal
+    key: str
+
+    def done(self, step: str) -> bool:
+        return self.journal._step_done(self.key, step)
+
+    def mark(self, step: str) -> None:
+        self.journal._mark_step(self.key, step)
+
+
 class NullJournal(Journal):
     """Records nothing: for dry runs, which acknowledge nothing. Keeps memory flat."""
 
     def __init__(self) -> None:  # no database at all
         self.had_entries = False
+
+    def steps(self, key: str) -> _Steps:
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
+        return False
+
+    def _mark_step(self, key: str, step: str) -> None:
+        pass
 
     def status(self, key: str) -> str | None:
         return None
@@ -229,121 +258,7 @@ class NullJournal(Journal):
         pass
 
 
-@dataclass(frozen=True)
-class DeadLetterEntry:
-    """One dead-lettered event, as ``relay replay`` reads it back."""
-
-    key: str
-    preset: str
-    line: int
-    raw: bytes
-    status: str  # failed | parked
-    order_key: str | None
-    fields: dict[str, Any]
-
-
-class DeadLetter:
-    """Appends failed and parked events as NDJSON; each line is fsynced before it counts."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._handle: BinaryIO | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self.count = 0
-
-    def check_writable(self) -> None:
-        """Fail now, naming the path, if failures could not be kept (before any request is sent)."""
-        _prepare_folder(self.path, "the dead letter")
-        try:
-            if self.path.exists():
-                with open(self.path, "ab"):
-                    pass
-            elif not os.access(self.path.parent, os.W_OK | os.X_OK):
-                raise PermissionError(13, "Permission denied")
-        except OSError as exc:
-            raise InputError(f"cannot write the dead letter {self.path}: {_why(exc)}") from None
-
-    def write(self, entry: dict[str, Any], raw: bytes) -> None:
-        """Append ``entry`` with the exact input bytes; returns only once it is on disk."""
-        record = dict(entry)
-        try:
-            record["raw"] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            record["raw_base64"] = base64.b64encode(raw).decode("ascii")
-        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock:
-            if self._closed:  # an abandoned worker after an interrupt: its event stays unrecorded
-                return
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "ab")  # noqa: SIM115 - held open for the run
-            self._handle.write(data)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self.count += 1
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._handle is not None:
-                # After a failed write the buffer may still hold its bytes: the failure was
-                # already reported as a RecordError, and closing must not replace it.
-                with contextlib.suppress(OSError):
-                    self._handle.close()
-                self._handle = None
-
-
-class NullDeadLetter(DeadLetter):
-    """Keeps nothing: a dry run acknowledges nothing, so it dead-letters nothing either."""
-
-    def __init__(self) -> None:
-        super().__init__("/dev/null")
-
-    def check_writable(self) -> None:
-        pass
-
-    def write(self, entry: dict[str, Any], raw: bytes) -> None:
-        self.count += 1
-
-
-def read_dead_letter(path: Path) -> list[DeadLetterEntry]:
-    """The entries of a dead-letter file in file order; the last entry per event wins."""
-    entries: dict[str, DeadLetterEntry] = {}
-    try:
-        lines = path.read_bytes().splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read the dead letter {path}: {_why(exc)}") from None
-    for number, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text)
-            if "raw_base64" in data:
-                raw = base64.b64decode(data["raw_base64"])
-            elif "raw" in data:
-                raw = data["raw"].encode("utf-8")
-            else:  # written by relay before 0.2: the parsed event, or the undecodable text
-                event = data["event"]
-                raw = (event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)).encode("utf-8")
-            entry = DeadLetterEntry(
-                key=str(data["key"]),
-                preset=str(data["preset"]),
-                line=int(data["line"]),
-                raw=raw,
-                status=str(data.get("outcome", "failed")),
-                order_key=data.get("order_key"),
-                fields=data,
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{number}: not a relay dead-letter entry ({exc})") from None
-        # An event written twice (it failed again after a crash) keeps its first place, so a
-        # contact's events stay in the order they were first dead-lettered: input order.
-        entries[entry.key] = entry
-    return list(entries.values())
-
-
-def _prepare_folder(path: Path, what: str) -> None:
+def prepare_folder(path: Path, what: str) -> None:
     """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
     for folder in (path.parent, *path.parent.parents):
         if folder.exists():
@@ -353,10 +268,10 @@ def _prepare_folder(path: Path, what: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot use {what} {path}: cannot create its folder ({_why(exc)})") from None
+        raise InputError(f"cannot use {what} {path}: cannot create its folder ({why(exc)})") from None
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Interrupted, RecordError
+from .deadletter import DeadLetter
 from .deliver import Deliverer, Outcome
 from .input import MAX_DEPTH, MAX_LINE_BYTES, Item, events_of, read_lines
-from .journal import UNRESOLVED, DeadLetter, Journal, event_key
+from .journal import UNRESOLVED, Journal, event_key
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lines", "run_stream"]
 
@@ -229,7 +230,7 @@ def run_stream(
             outcome = Outcome("parked", reason=reason)
         else:
             try:
-                outcome = deliverer.process(item.plan)
+                outcome = deliverer.process(item.plan, journal.steps(item.key))
             except Interrupted:
                 return
             except Exception as exc:  # a bug must not lose the event: record it as failed

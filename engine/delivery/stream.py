@@ -16,8 +16,9 @@ from typing import IO, Any
 
 from ..preset.model import CompiledPreset
 from ..preset.settings import RunOptions, Settings
+from .deadletter import DeadLetter, NullDeadLetter, read_dead_letter
 from .deliver import Deliverer
-from .journal import UNRESOLVED, DeadLetter, Journal, NullDeadLetter, NullJournal, read_dead_letter
+from .journal import UNRESOLVED, Journal, NullJournal
 from .ratelimit import TokenBucket
 from .runner import RunControl, StreamStats, read_lines, run_stream
 from .transport import RedirectTransport, RequestsTransport, Transport

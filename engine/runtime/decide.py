@@ -2,11 +2,12 @@
 
 Order of work, which is also the order a preset author reasons in:
 1. selectors pick values from the event (first non-null path wins);
-2. the first mapping whose ``match`` fits is chosen; none means an ``unmapped`` drop;
+2. the first mapping whose ``match`` fits is chosen (one that drops, drops); none
+   fitting means an ``unmapped`` drop;
 3. rules run in order: a drop stops at once; for ``set``, the first rule to set a
    variable wins, so precedence is simply the order rules are written in;
 4. fields (shared, then the mapping's own, merged over them) are rendered.
-Building the request from the plan is ``build``'s job.
+Building the requests from the plan is ``build``'s job.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _select(selector: SelectorSpec, event: Any) -> tuple[Any, str | None]:
 
 
 def _matches(mapping: MappingSpec, event: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    if not mapping.clauses:  # no `match`: every event
+        return True
     for clause in mapping.clauses:
         if clause.types is not None and event.get("type") not in clause.types:
             continue
@@ -84,6 +87,8 @@ def render_error(
 
 #: The drop reason for an event whose ``integrations`` turn this destination off.
 DISABLED_BY_INTEGRATIONS = "disabled by integrations"
+#: The drop reason for an event no mapping takes (a mapping without `match` gives its own).
+NO_MAPPING = "no mapping matches this event"
 
 
 def enabled_by_integrations(event: Mapping[str, Any], names: Iterable[str]) -> bool:
@@ -136,8 +141,10 @@ def decide(
                 chosen = mapping
                 break
         if chosen is None:
-            return Plan("drop", preset.unmapped_reason, "unmapped", trace, secrets, event_ref=event_ref)
+            return Plan("drop", NO_MAPPING, "unmapped", trace, secrets, event_ref=event_ref)
         trace.mapping = context["mapping"] = chosen.name
+        if chosen.drop is not None:
+            return Plan("drop", chosen.drop, chosen.name, trace, secrets, event_ref=event_ref)
         already_set: set[str] = set()
         effective: list[str] = []
         for rule in preset.rules:

@@ -1,8 +1,9 @@
-"""What the runtime produces: a Plan (what to do with an event), a Request, a Decision.
+"""What the runtime produces: a Plan (what to do with an event), Requests, a Decision.
 
 ``decide`` makes a Plan: a drop with its reason, or the template scope the
-request is built from. ``build`` turns a Plan into the exact Request. A Decision
-is the reviewable pair of both, which goldens pin and ``relay render`` prints.
+requests are built from. ``build`` turns a Plan into the exact Request of one
+step. A Decision is the reviewable whole, which goldens pin and ``relay render``
+prints: the decision and every request the event makes, in order.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ class Request:
     encoding: str
     #: Header names whose whole value is a credential (e.g. Authorization).
     credential_headers: frozenset[str] = frozenset()
+    #: The request (step) of the preset this is, and its role: read, write or track.
+    step: str = ""
+    role: str = "write"
 
     def to_dict(self, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
-        """The reviewable form: method, URL, headers and decoded body, secrets redacted."""
+        """The reviewable form: step, method, URL, headers and decoded body, secrets redacted."""
         headers = {}
         for name, value in self.headers.items():
             if name in self.credential_headers:
@@ -37,7 +41,7 @@ class Request:
                 headers[name] = f"{scheme} {REDACTED}" if rest else REDACTED
             else:
                 headers[name] = value
-        view = {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
+        view = {"step": self.step, "method": self.method, "url": self.url, "headers": headers, "body": self.body}
         return redact(view, secrets)  # type: ignore[no-any-return]
 
 
@@ -48,11 +52,11 @@ class Trace:
     selectors: dict[str, str | None] = field(default_factory=dict)
     mapping: str | None = None
     rules: list[dict[str, str]] = field(default_factory=list)
-    #: Which request was used: "default", or the name of the variant a rule or setting chose.
-    request: str | None = None
+    #: Each request of the preset: built, or skipped because its `when` was false.
+    steps: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "request": self.request}
+        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "steps": self.steps}
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,10 @@ class Decision:
     action: Literal["send", "drop"]
     reason: str | None
     rule: str | None
-    request: Request | None
+    #: Every request the event makes, in order (none for a drop).
+    requests: tuple[Request, ...]
     trace: Trace
     secrets: tuple[str, ...] = ()
-    #: A read-before-write request to send first (presets with ``request.lookup``).
-    lookup: Request | None = None
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
 
@@ -92,16 +95,19 @@ class Decision:
     def mapping(self) -> str | None:
         return self.trace.mapping
 
+    @property
+    def request(self) -> Request | None:
+        """The last request: for most presets, the one that writes."""
+        return self.requests[-1] if self.requests else None
+
     def to_dict(self, *, trace: bool = False) -> dict[str, Any]:
-        """``{"decision", "reason", "rule", "request"}``, secrets redacted: the golden/JSON form."""
+        """``{"decision", "reason", "rule", "requests"}``, secrets redacted: the golden/JSON form."""
         out: dict[str, Any] = {
             "decision": self.action,
             "reason": self.reason,
             "rule": self.rule,
-            "request": self.request.to_dict(self.secrets) if self.request else None,
+            "requests": [request.to_dict(self.secrets) for request in self.requests],
         }
-        if self.lookup is not None:
-            out["lookup"] = self.lookup.to_dict(self.secrets)
         if trace:
             out["trace"] = redact(self.trace.to_dict(), self.secrets)
         return out
