@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from relay.cli import main
+from relay.delivery.deadletter import DeadLetter
 from relay.delivery.deliver import Deliverer
-from relay.delivery.journal import DeadLetter, Journal
+from relay.delivery.journal import Journal
 from relay.delivery.runner import RunControl, run_stream
 from relay.delivery.transport import MockTransport, Response
 from relay.errors import PresetErrors

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..delivery.deadletter import DeadLetter
 from ..delivery.deliver import Deliverer
-from ..delivery.journal import DeadLetter, Journal
+from ..delivery.journal import Journal
 from ..delivery.ratelimit import TokenBucket
 from ..delivery.runner import RunControl, StreamStats, run_stream
 from ..delivery.stream import make_transport
