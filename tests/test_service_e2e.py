@@ -294,3 +294,38 @@ def test_a_destination_that_answers_stop_pauses_alone_and_resumes_once_fixed(tmp
     finally:
         mailgun.stop()
         mailjet.stop()
+
+
+def test_integrations_and_the_destination_filter_drop_with_their_reasons(tmp_path: Path) -> None:
+    fake = hook_fake()
+    settings = {"url": f"{fake.url}/hook", "payload": "event"}
+    destination = {"name": "hook", "preset": "webhook", "settings": settings, "filter": "event.event != 'Skip'"}
+    config = write_config(tmp_path, [destination])
+    events = [
+        {"type": "track", "event": "Go", "userId": "u1", "messageId": "m-plain"},
+        {"type": "track", "event": "Go", "userId": "u1", "messageId": "m-off", "integrations": {"hook": False}},
+        {"type": "track", "event": "Go", "userId": "u1", "messageId": "m-all-off", "integrations": {"All": False}},
+        {
+            "type": "track",
+            "event": "Go",
+            "userId": "u1",
+            "messageId": "m-only",
+            "integrations": {"All": False, "hook": True},
+        },
+        {"type": "track", "event": "Skip", "userId": "u1", "messageId": "m-skip"},
+    ]
+    try:
+        with serve(config) as relay:
+            post(relay.url, events)
+            wait_until(lambda: finished(relay.url, "hook"), what="every outcome")
+        assert deliveries(fake) == ["m-plain", "m-only"]
+        journal = sqlite3.connect(tmp_path / "data" / "hook.journal.sqlite")
+        reasons = sorted(r for (r,) in journal.execute("SELECT reason FROM outcomes WHERE status = 'dropped'"))
+        journal.close()
+        assert reasons == [
+            "disabled by integrations",
+            "disabled by integrations",
+            "filtered out by the destination's filter",
+        ]
+    finally:
+        fake.stop()

@@ -92,15 +92,16 @@ def worker(config_path: Path, port: int | None, name: str | None) -> None:
     serve_app(service, sock, announce=announce)
 
 
-#: The example config and, for each of its destinations, a settings file (``service-NAME.settings.yaml``).
-_INIT_PREFIX = "service-"
+#: The example config and, for each of its destinations, a settings file (``NAME.service-settings.yaml``,
+#: written as ``NAME.settings.yaml``: under its own suffix here, so it is not offered as a preset's example).
+_INIT_SUFFIX = ".service-settings.yaml"
 
 
 def _init_files() -> dict[str, Path]:
     examples = bundled.examples_dir()
     files = {"relay.yaml": examples / "relay.yaml"}
-    for path in sorted(examples.glob(f"{_INIT_PREFIX}*.settings.yaml")):
-        files[path.name.removeprefix(_INIT_PREFIX)] = path
+    for path in sorted(examples.glob(f"*{_INIT_SUFFIX}")):
+        files[path.name.removesuffix(_INIT_SUFFIX) + ".settings.yaml"] = path
     return files
 
 
