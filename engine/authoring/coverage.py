@@ -4,7 +4,8 @@ Every golden case is decided and built exactly as ``relay golden`` renders it, a
 what happened is recorded against the preset's parts. A part no case exercises is a
 gap, located at the preset line that wrote it:
 
-- a mapping no case is taken by, a rule that never fires;
+- a mapping no case sends through (a mapping that drops: that no case is taken by),
+  a rule that never fires;
 - a consent state (granted, withdrawn, unknown) no case reaches the rules with, for
   each selector that reads ``consent``;
 - a request never sent, and a request with a ``when`` never skipped (its false
@@ -74,7 +75,7 @@ class CoverageReport:
         return sum(item.covered for item in self.items.values())
 
     def locate(self, item: Item) -> Location:
-        where = self.preset.source.locate(item.pointer)
+        where = self.preset.source.locate(item.pointer.split("#", 1)[0])
         return replace(where, file=str(display_path(Path(where.file))))
 
     def lines(self) -> list[str]:
@@ -143,7 +144,9 @@ def _declare(report: CoverageReport, preset: CompiledPreset, data: Mapping[str, 
                     f"alternative {number + 1} of '{path}' never supplies '{name}' in a golden",
                 )
     for mapping in preset.mappings:
-        report.add("mapping", mapping.pointer, f"mapping '{mapping.name}' is never taken by a golden")
+        # A mapping that drops is covered when taken; any other, when a case sends through it.
+        verb = "taken" if mapping.drop is not None else "sent through"
+        report.add("mapping", mapping.pointer, f"mapping '{mapping.name}' is never {verb} by a golden")
     for rule in preset.rules:
         report.add("rule", rule.pointer, f"rule '{rule.name}' never fires in a golden")
     for selector in preset.selectors.values():
@@ -207,9 +210,9 @@ def _template_leaves(node: Any, pointer: str, path: tuple[Any, ...] = ()) -> Ite
 
 
 def _record_decision(report: CoverageReport, preset: CompiledPreset, plan: Plan) -> None:
-    by_name = {m.name: m for m in preset.mappings}
-    if plan.trace.mapping in by_name:
-        report.hit("mapping", by_name[plan.trace.mapping].pointer)
+    mapping = next((m for m in preset.mappings if m.name == plan.trace.mapping), None)
+    if mapping is not None and (mapping.drop is not None or plan.action == "send"):
+        report.hit("mapping", mapping.pointer)
     rules = {r.name: r for r in preset.rules}
     for entry in plan.trace.rules:
         if entry["rule"] in rules:

@@ -100,7 +100,9 @@ def redirect_pattern(prefix: str) -> re.Pattern[str]:
     lone ``*`` for any origin (scheme and host), so every request goes to one place."""
     if prefix == "*":
         return re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
-    return re.compile("[^/?#]*".join(re.escape(part) for part in prefix.rstrip("/").split("*")))
+    # It must end where a URL part ends: `https://*.example.com` never takes `...example.com.evil.test`.
+    body = "[^/?#]*".join(re.escape(part) for part in prefix.rstrip("/").split("*"))
+    return re.compile(body + "(?=[/?#]|$)")
 
 
 @dataclass
