@@ -45,7 +45,7 @@ def fake(
 ) -> None:
     """Run a fake of PRESET's vendor on 127.0.0.1 until interrupted.
 
-    Every preset has one: a specialised fake where relay has one (mailgun, mailjet),
+    Every preset has one: a specialised fake where relay has one (relay.fakes.FAKES),
     else a recording fake built from the preset (its request schemas, its credentials
     and the vendor's answers in its fake.yaml). State and the request log are at
     /_fake/state and /_fake/log; the --redirect flags that send the preset here are printed.
