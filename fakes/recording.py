@@ -55,11 +55,11 @@ def _fill(value: Any, values: dict[str, str]) -> Any:
 class Profile:
     """How a vendor answers, read from a preset's ``fake.yaml``::
 
-        answers: {member: {status: 200, body: {...}}, event: {status: 204}}   # by request or check name
-        unauthorized: {status: 401, body: {...}}    # a request without the right credential
-        invalid: {status: 400, body: {detail: "{problems}"}}   # a body that fails its schema
-        not_found: {status: 404, body: {...}}       # no route
-        credential: {field: access_token, setting: access_token}   # a credential in the body
+    answers: {member: {status: 200, body: {...}}, event: {status: 204}}   # by request or check name
+    unauthorized: {status: 401, body: {...}}    # a request without the right credential
+    invalid: {status: 400, body: {detail: "{problems}"}}   # a body that fails its schema
+    not_found: {status: 404, body: {...}}       # no route
+    credential: {field: access_token, setting: access_token}   # a credential in the body
     """
 
     answers: dict[str, Answer] = field(default_factory=dict)

@@ -82,3 +82,17 @@ def test_the_command_reports_and_strict_fails_on_gaps(tmp_path: Path) -> None:
     assert code == 1
     code, out = run("golden", "--presets", str(tmp_path), "--strict")
     assert code == 2 and "--strict goes with --coverage" in out
+
+
+def test_the_guide_shows_what_the_command_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/authoring.md §5 shows the coverage of a fresh `relay new`: it must stay true."""
+    guide = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    block = guide.split("$ relay golden --presets my-presets --coverage acme_crm", 1)[1].split("```", 1)[0]
+    shown = [line.strip() for line in block.splitlines()[1:] if line.strip() and line.strip() != "..."]
+    monkeypatch.chdir(tmp_path)
+    assert run("new", "acme_crm", "--presets", "my-presets")[0] == 0
+    _code, out = run("golden", "--presets", "my-presets", "--coverage", "acme_crm")
+    printed = [line.strip() for line in out.splitlines()]
+    for line in shown:
+        tail = line.split(".../", 1)[-1]
+        assert any(p.endswith(tail) for p in printed), f"the guide shows {line!r}; relay prints:\n{out}"

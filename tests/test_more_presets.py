@@ -87,7 +87,11 @@ def test_schema_violations_are_rejected_by_the_fake(sendgrid: CompiledPreset) ->
         ("https://{{ fields.dc }}.api.mailchimp.com/3.0/lists/{{ settings.list_id }}", "/3.0/lists/a1b2", True),
         ("https://{{ fields.dc }}.api.mailchimp.com/3.0/lists/{{ settings.list_id }}", "/3.0/lists/a/b", False),
         ("https://api.example.com/v1/{{ x }}?key={{ settings.key }}", "/v1/thing", True),
-        ("https://graph.facebook.com/{{ settings.api_version }}/{{ settings.pixel_id }}/events", "/v21.0/1/events", True),
+        (
+            "https://graph.facebook.com/{{ settings.api_version }}/{{ settings.pixel_id }}/events",
+            "/v21.0/1/events",
+            True,
+        ),
     ],
 )
 def test_path_pattern(template: str, path: str, matches: bool) -> None:

@@ -61,7 +61,9 @@ def fake(
     except OSError as exc:
         raise click.UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
     kind = "recording fake" if isinstance(vendor, fakes.RecordingFake) else "fake"
-    redirects = " ".join(f"--redirect '{origin}={url}'" for origin, url in fakes.redirects_for(preset, server.url).items())
+    redirects = " ".join(
+        f"--redirect '{origin}={url}'" for origin, url in fakes.redirects_for(preset, server.url).items()
+    )
     click.echo(f"{kind} {preset.name} listening on {server.url}  (state: {server.url}/_fake/state)", err=True)
     click.echo(f"send to it: relay send {name} --settings FILE {redirects}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
