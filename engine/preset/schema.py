@@ -118,7 +118,7 @@ class BodyValidator:
         declared = schema.get("properties")
         properties: dict[str, Any] = declared if isinstance(declared, dict) else {}
         self._contents = {
-            name: Draft202012Validator(spec["contentSchema"])
+            name: BodyValidator(spec["contentSchema"], fast=fast)
             for name, spec in properties.items()
             if isinstance(spec, dict) and spec.get("contentMediaType") == JSON_MEDIA_TYPE and "contentSchema" in spec
         }
@@ -152,7 +152,7 @@ class BodyValidator:
             except json.JSONDecodeError as exc:
                 found.append(ValidationError(f"is not JSON text ({exc.msg})", path=[name], instance=text))
                 continue
-            for error in validator.iter_errors(decoded):
+            for error in validator.errors(decoded):
                 error.path.appendleft(name)
                 found.append(error)
         return found
