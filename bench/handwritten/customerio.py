@@ -18,7 +18,7 @@ from .base import (
     Path,
     Send,
     basic_auth,
-    json_content,
+    json_request,
     keep,
     path_segment,
     pick,
@@ -59,7 +59,7 @@ def unix_seconds(value: Any) -> int | None:
 def _mapping(event: Any) -> str:
     kind, name = event.get("type"), event.get("event")
     if kind == "track" and name in ("Subscribed", "Unsubscribed"):
-        return name.lower()
+        return str(name).lower()
     if kind == "identify" or (kind == "track" and name == "Identified"):
         return "identified"
     return {"page": "page", "track": "tracked"}.get(kind, "unmapped")
@@ -130,14 +130,4 @@ class CustomerIo(Integration):
         return Send(requests)
 
     def _request(self, step: str, method: str, url: str, body: dict[str, Any], role: str = "write") -> Request:
-        return Request(
-            method=method,
-            url=url,
-            headers=dict(self.headers),
-            body=body,
-            content=json_content(body),
-            encoding="json",
-            credential_headers=_CREDENTIALS,
-            step=step,
-            role=role,
-        )
+        return json_request(step, method, url, self.headers, body, _CREDENTIALS, role)

@@ -19,7 +19,7 @@ from .base import (
     Path,
     Send,
     basic_auth,
-    json_content,
+    json_request,
     keep,
     pick,
     schema_check,
@@ -40,7 +40,7 @@ _STATUS = {True: "subscribed", False: "unsubscribed", None: None}
 def _mapping(event: Any) -> str:
     kind, name = event.get("type"), event.get("event")
     if kind == "track" and name in ("Subscribed", "Unsubscribed"):
-        return name.lower()
+        return str(name).lower()
     if kind == "identify" or (kind == "track" and name == "Identified"):
         return "identified"
     return {"track": "tracked", "page": "page"}.get(kind, "unmapped")
@@ -129,7 +129,7 @@ class Mailchimp(Integration):
             if merge:
                 body["merge_fields"] = merge
         self.check_member(body)
-        requests = (self._request("member", "PUT", url, body),)
+        requests: tuple[Request, ...] = (self._request("member", "PUT", url, body),)
         if mapping == "tracked":
             posted: dict[str, Any] = {"name": name}
             properties = event.get("properties")
@@ -143,14 +143,4 @@ class Mailchimp(Integration):
         return Send(requests)
 
     def _request(self, step: str, method: str, url: str, body: dict[str, Any], role: str = "write") -> Request:
-        return Request(
-            method=method,
-            url=url,
-            headers=dict(self.headers),
-            body=body,
-            content=json_content(body),
-            encoding="json",
-            credential_headers=_CREDENTIALS,
-            step=step,
-            role=role,
-        )
+        return json_request(step, method, url, self.headers, body, _CREDENTIALS, role)
