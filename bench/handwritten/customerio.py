@@ -24,9 +24,20 @@ from .base import (
     pick,
     schema_check,
     valid_email,
-    walk,
 )
-from .fields import ANONYMOUS_ID, COMPANY, EMAIL, FIRST, LAST, NAME, PLAN, USER_ID, email_of
+from .fields import (
+    ANONYMOUS_ID,
+    COMPANY,
+    EMAIL,
+    FIRST,
+    LAST,
+    NAME,
+    PLAN,
+    USER_ID,
+    email_of,
+    event_mapping,
+    subscription,
+)
 from .mailchimp import PHONE, TIMESTAMP
 
 __all__ = ["CustomerIo", "unix_seconds"]
@@ -56,15 +67,6 @@ def unix_seconds(value: Any) -> int | None:
     return math.floor(instant.timestamp())
 
 
-def _mapping(event: Any) -> str:
-    kind, name = event.get("type"), event.get("event")
-    if kind == "track" and name in ("Subscribed", "Unsubscribed"):
-        return str(name).lower()
-    if kind == "identify" or (kind == "track" and name == "Identified"):
-        return "identified"
-    return {"page": "page", "track": "tracked"}.get(kind, "unmapped")
-
-
 class CustomerIo(Integration):
     name = "customerio"
 
@@ -78,7 +80,7 @@ class CustomerIo(Integration):
         self.check_event = schema_check("customerio/event.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = _mapping(event)
+        mapping = event_mapping(event)
         if mapping == "unmapped":
             return Drop("unmapped")
         email = email_of(event, EMAIL)
@@ -90,12 +92,8 @@ class CustomerIo(Integration):
             return Drop("anonymous_identify")
         if email is not None and not valid_email(email):
             return Drop("invalid_email")
-        consent = walk(event, ("context", "consent", "canonical", "marketing"))
-        unsubscribed = None
-        if consent is False or mapping == "unsubscribed":
-            unsubscribed = True
-        elif mapping == "subscribed" or consent is True:
-            unsubscribed = False
+        subscribed = subscription(event, mapping)
+        unsubscribed = None if subscribed is None else not subscribed
         requests: tuple[Request, ...] = ()
         if person is not None:
             attributes: dict[str, Any] = {}

@@ -25,9 +25,8 @@ from .base import (
     schema_check,
     to_json,
     valid_email,
-    walk,
 )
-from .fields import EMAIL, FIRST, LAST, NAME, email_of
+from .fields import EMAIL, FIRST, LAST, NAME, email_of, event_mapping, subscription
 
 __all__ = ["Mailchimp", "iso8601", "string_values"]
 
@@ -35,15 +34,6 @@ _CREDENTIALS = frozenset({"Authorization"})
 PHONE: tuple[Path, ...] = (("traits", "phone"), ("context", "traits", "phone"), ("properties", "phone"))
 TIMESTAMP: tuple[Path, ...] = (("timestamp",), ("originalTimestamp",))
 _STATUS = {True: "subscribed", False: "unsubscribed", None: None}
-
-
-def _mapping(event: Any) -> str:
-    kind, name = event.get("type"), event.get("event")
-    if kind == "track" and name in ("Subscribed", "Unsubscribed"):
-        return str(name).lower()
-    if kind == "identify" or (kind == "track" and name == "Identified"):
-        return "identified"
-    return {"track": "tracked", "page": "page"}.get(kind, "unmapped")
 
 
 def _slug(value: Any, length: int) -> str | None:
@@ -99,7 +89,7 @@ class Mailchimp(Integration):
         self.check_event = schema_check("mailchimp/event.schema.json")
 
     def render(self, event: Any, now: float) -> Outcome:
-        mapping = _mapping(event)
+        mapping = event_mapping(event)
         if mapping in ("page", "unmapped"):
             return Drop(mapping)
         email = email_of(event, EMAIL)
@@ -107,12 +97,7 @@ class Mailchimp(Integration):
             return Drop("no_email")
         if not valid_email(email):
             return Drop("invalid_email")
-        consent = walk(event, ("context", "consent", "canonical", "marketing"))
-        subscribed = None
-        if consent is False or mapping == "unsubscribed":
-            subscribed = False
-        elif mapping == "subscribed" or consent is True:
-            subscribed = True
+        subscribed = subscription(event, mapping)
         name = _slug(event.get("event"), 30)
         if mapping == "tracked" and (name is None or len(name) < 2):
             return Drop("event_name_unusable")
