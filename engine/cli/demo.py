@@ -12,7 +12,7 @@ import click
 
 from ..demo import DestinationReport, default_demo_config, fake_registry, run_demo
 from ..preset.source import load_yaml
-from .common import open_preset, presets_option, read_settings
+from .common import open_preset, presets_flag, presets_option, read_settings
 from .display import print_summary
 
 __all__ = ["demo", "fake"]
@@ -65,7 +65,7 @@ def fake(
         f"--redirect '{origin}={url}'" for origin, url in fakes.redirects_for(preset, server.url).items()
     )
     click.echo(f"{kind} {preset.name} listening on {server.url}  (state: {server.url}/_fake/state)", err=True)
-    click.echo(f"send to it: relay send {name} --settings FILE {redirects}", err=True)
+    click.echo(f"send to it: relay send {name}{presets_flag(presets_root)} --settings FILE {redirects}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
