@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -129,6 +130,14 @@ class FakeVendor:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Seed state (lists, keys, properties) from a mapping."""
+
+    def accept(self, settings: Mapping[str, Any]) -> None:
+        """Get ready for a preset configured with ``settings`` (resolved values): take its
+        credentials as the right ones and create what they name (a list, an audience)."""
+
+    def seed(self, method: str, path: str, answer: Any, status: int = 200) -> None:
+        """Make ``method path`` (as sent) find ``answer``: the state a ``read`` request sees."""
+        raise NotImplementedError(f"the {self.name} fake cannot be seeded with {method} {path}")
 
 
 class FakeServer:

@@ -12,38 +12,60 @@ import click
 
 from ..demo import DestinationReport, default_demo_config, fake_registry, run_demo
 from ..preset.source import load_yaml
-from .common import presets_option
+from .common import open_preset, presets_flag, presets_option, read_settings
 from .display import print_summary
 
 __all__ = ["demo", "fake"]
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", metavar="PRESET")
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="The preset's settings: the fake then accepts exactly their credentials (else any).",
+)
 @click.option(
     "--config",
     "config_path",
     type=click.Path(exists=True, path_type=Path),
-    help="YAML/JSON seeding the fake: keys, lists, properties.",
+    help="YAML/JSON seeding a specialised fake: keys, lists, properties.",
 )
 @click.option("--rate-limit", type=int, default=None, help="Answer 429 past this many requests per second per key.")
-def fake(name: str, port: int, config_path: Path | None, rate_limit: int | None) -> None:
-    """Run the fake NAME vendor server on 127.0.0.1 until interrupted.
+@presets_option
+def fake(
+    name: str,
+    port: int,
+    settings_path: Path | None,
+    config_path: Path | None,
+    rate_limit: int | None,
+    presets_root: Path | None,
+) -> None:
+    """Run a fake of PRESET's vendor on 127.0.0.1 until interrupted.
 
-    State and the request log are at /_fake/state and /_fake/log.
+    Every preset has one: a specialised fake where relay has one (relay.fakes.FAKES),
+    else a recording fake built from the preset (its request schemas, its credentials
+    and the vendor's answers in its fake.yaml). State and the request log are at
+    /_fake/state and /_fake/log; the --redirect flags that send the preset here are printed.
     """
     fakes = fake_registry()
-    if name not in fakes.FAKES:
-        raise click.UsageError(f"no fake named {name!r} (known: {', '.join(sorted(fakes.FAKES))})")
-    vendor = fakes.FAKES[name]()
+    preset = open_preset(name, presets_root)
+    settings = read_settings(settings_path, preset)[0] if settings_path else None
+    vendor = fakes.fake_for(preset, settings)
     if config_path:
         vendor.configure(load_yaml(config_path).data or {})
     try:
         server = fakes.FakeServer(vendor, port=port, rate_limit=fakes.RateLimit(rate_limit) if rate_limit else None)
     except OSError as exc:
         raise click.UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    click.echo(f"fake {name} listening on {server.url}  (state: {server.url}/_fake/state)", err=True)
+    kind = "recording fake" if isinstance(vendor, fakes.RecordingFake) else "fake"
+    redirects = " ".join(
+        f"--redirect '{origin}={url}'" for origin, url in fakes.redirects_for(preset, server.url).items()
+    )
+    click.echo(f"{kind} {preset.name} listening on {server.url}  (state: {server.url}/_fake/state)", err=True)
+    click.echo(f"send to it: relay send {name}{presets_flag(presets_root)} --settings FILE {redirects}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
