@@ -204,3 +204,32 @@ def _send_through(fake: subprocess.Popen[str], tmp_path: Path, settings: Path) -
     assert result.exit_code == 0, result.output
     log = requests.get(f"{url}/_fake/log", timeout=5).json()
     assert [(e["method"], e["status"]) for e in log] == [("PUT", 200), ("PUT", 200), ("POST", 204)]
+
+
+def test_a_specialised_fake_without_settings_takes_the_example_settings(tmp_path: Path) -> None:
+    """`relay fake mailgun` alone, then the command it prints, delivers: no 401 from a key
+    the user never saw."""
+    command = [sys.executable, "-m", "relay", "fake", "mailgun"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as fake:
+        try:
+            assert fake.stderr is not None
+            url = fake.stderr.readline().split(" listening on ")[1].split()[0]
+            advice = fake.stderr.readline()
+            settings = advice.split("--settings ")[1].split()[0]
+            assert Path(settings).name == "mailgun.settings.yaml" and Path(settings).is_file()
+            events = tmp_path / "events.ndjson"
+            event = json.loads((Path(settings).parent / "mailgun-identify.json").read_text())
+            events.write_text(json.dumps(event) + "\n")
+            result = CliRunner().invoke(
+                main,
+                [
+                    "send", "mailgun", str(events), "--settings", settings, "--no-progress",
+                    "--redirect", f"https://api.mailgun.net={url}",
+                    "--journal", str(tmp_path / "j.sqlite"), "--dead-letter", str(tmp_path / "dead.ndjson"),
+                ],
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            log = requests.get(f"{url}/_fake/log", timeout=5).json()
+            assert [e["status"] for e in log] == [404, 200]  # the member read (none yet), the upsert
+        finally:
+            fake.terminate()

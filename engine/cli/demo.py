@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..bundled import examples_dir
 from ..demo import DestinationReport, default_demo_config, fake_registry, run_demo
 from ..preset.source import load_yaml
 from .common import open_preset, presets_flag, presets_option, read_settings
@@ -25,7 +26,10 @@ __all__ = ["demo", "fake"]
     "--settings",
     "settings_path",
     type=click.Path(exists=True, path_type=Path),
-    help="The preset's settings: the fake then accepts exactly their credentials (else any).",
+    help=(
+        "The preset's settings: the fake accepts exactly their credentials "
+        "(default: the bundled example settings for a specialised fake, else any)."
+    ),
 )
 @click.option(
     "--config",
@@ -52,6 +56,11 @@ def fake(
     """
     fakes = fake_registry()
     preset = open_preset(name, presets_root)
+    if settings_path is None and config_path is None and preset.name in fakes.FAKES:
+        # A specialised fake checks credentials and lists: without settings it would refuse
+        # everything, so it takes the bundled example settings that `relay send` can use too.
+        example = examples_dir() / f"{preset.name}.settings.yaml"
+        settings_path = example if example.is_file() else None
     settings = read_settings(settings_path, preset)[0] if settings_path else None
     vendor = fakes.fake_for(preset, settings)
     if config_path:
@@ -65,7 +74,10 @@ def fake(
         f"--redirect '{origin}={url}'" for origin, url in fakes.redirects_for(preset, server.url).items()
     )
     click.echo(f"{kind} {preset.name} listening on {server.url}  (state: {server.url}/_fake/state)", err=True)
-    click.echo(f"send to it: relay send {name}{presets_flag(presets_root)} --settings FILE {redirects}", err=True)
+    settings_arg = settings_path or "FILE"
+    click.echo(
+        f"send to it: relay send {name}{presets_flag(presets_root)} --settings {settings_arg} {redirects}", err=True
+    )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
