@@ -101,7 +101,7 @@ class BrevoFake(BulkVendor):
         if settings.get("list_id") is not None:
             self.lists.setdefault(int(settings["list_id"]), f"list {settings['list_id']}")
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return {
             "contacts": {
                 email: {**{k: v for k, v in c.items() if k != "id"}, "listIds": sorted(c["listIds"])}
@@ -284,7 +284,9 @@ class BrevoFake(BulkVendor):
             "erase": bool(body.get("emptyContactsAttributes", False)),
         }
         keys = [str(row.get("email", "")) for row in rows]
-        job = self.start_job("IMPORTUSER", keys, lambda job: self._apply(rows, list_ids, options))
+        job = self.start_job(
+            "IMPORTUSER", keys, lambda job: self._apply(rows, list_ids, options), job_id=str(next(self._process_ids))
+        )
         return FakeResponse.json(202, {"processId": int(job.id)})
 
     def _new_list(self, spec: Any) -> int:

@@ -15,11 +15,12 @@
   vendor publishes for each route, counted per credential, answered with its 429.
 
 A vendor subclasses ``BulkVendor`` and writes ``_authorized``, ``_unauthorized``, ``_route``,
-``rate_limited``, ``job_status``, ``contact_state``, ``snapshot``, ``table``, ``accept``.
+``rate_limited``, ``job_status``, ``_state``, ``snapshot``, ``table``, ``accept``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -155,10 +156,14 @@ class BulkVendor(FakeVendor):
         """The vendor's name for the job's state now."""
         raise NotImplementedError
 
-    def contact_state(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        """The final state a same-final-state test compares: contacts, lists, consent, events;
-        no job ids, counters or times."""
+    def _state(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def contact_state(self) -> dict[str, Any]:
+        """The final state a same-final-state test compares: contacts, lists, consent, events;
+        no job ids, counters or times. A copy: later requests do not change it."""
+        with self.lock:
+            return copy.deepcopy(self._state())
 
     # -- the request cycle ----------------------------------------------------------------
 
@@ -274,8 +279,9 @@ class BulkVendor(FakeVendor):
                     self._finish(job)
 
     def running_state(self, job: Job, states: tuple[str, ...]) -> str:
-        """Which of a vendor's running ``states`` an unfinished job shows: one step per read."""
-        return states[min(job.polls, len(states) - 1)]
+        """Which of a vendor's running ``states`` an unfinished job shows: the first until it has
+        been read once, then one step further per read."""
+        return states[min(max(job.polls - 1, 0), len(states) - 1)]
 
     def _tick(self) -> None:
         if self.timing.seconds is None:

@@ -71,7 +71,7 @@ class CustomerIOFake(BulkVendor):
         self.site_id, self.api_key = str(settings["site_id"]), str(settings["api_key"])
         self.region = str(settings.get("region") or "us")
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return {
             "people": {k: dict(v) for k, v in sorted(self.people.items())},
             "suppressed": sorted(self.suppressed),
@@ -139,7 +139,7 @@ class CustomerIOFake(BulkVendor):
         attributes = self._object(request)
         entity = {"type": "person", "action": "identify", "identifiers": {"id": identifier}, "attributes": attributes}
         try:
-            self._check(entity)
+            self._check(entity, v2=False)
         except _Invalid as problem:
             raise self._refuse(problem) from None
         self._apply(entity)
@@ -163,7 +163,7 @@ class CustomerIOFake(BulkVendor):
         elif body.get("anonymous_id"):
             entity["anonymous_id"] = body["anonymous_id"]
         try:
-            self._check(entity)
+            self._check(entity, v2=False)
         except _Invalid as problem:
             raise self._refuse(problem) from None
         self._apply(entity)
@@ -207,10 +207,10 @@ class CustomerIOFake(BulkVendor):
 
     # -- validation and effects (v1 is expressed as v2 operations) -----------------------------
 
-    def _check(self, entity: Any) -> None:
+    def _check(self, entity: Any, *, v2: bool = True) -> None:
         if not isinstance(entity, dict):
             raise _Invalid("each entity must be an object")
-        if json_size(entity) > MAX_ENTITY_BYTES:
+        if v2 and json_size(entity) > MAX_ENTITY_BYTES:  # v2 only: v1 has its own per-field limits
             raise _Invalid(f"each request in a batch must be {MAX_ENTITY_BYTES // 1024}kb or smaller")
         if entity.get("type") != "person":
             raise _Invalid("type must be person (objects and deliveries are not kept by this fake)", "type")
@@ -218,7 +218,8 @@ class CustomerIOFake(BulkVendor):
         if action not in V2_ACTIONS:
             raise _Invalid(f"action must be one of {', '.join(sorted(V2_ACTIONS))}", "action")
         identifiers = entity.get("identifiers")
-        if identifiers is None and not (action in EVENT_TYPES and entity.get("anonymous_id")):
+        # v1 takes an event with neither a person nor an anonymous_id (it can only trigger campaigns)
+        if identifiers is None and not (action in EVENT_TYPES and (entity.get("anonymous_id") or not v2)):
             raise _Invalid("id attribute must be present", "identifiers")
         if identifiers is not None:
             if not isinstance(identifiers, dict) or len([k for k in IDENTIFIER_KINDS if k in identifiers]) != 1:
@@ -254,7 +255,7 @@ class CustomerIOFake(BulkVendor):
             if who is not None:
                 self.events.setdefault(who, []).append(event)
             else:
-                self.anonymous_events.setdefault(str(entity["anonymous_id"]), []).append(event)
+                self.anonymous_events.setdefault(str(entity.get("anonymous_id", "")), []).append(event)
         elif action == "delete" and who is not None:
             self.people.pop(who, None)
             self.events.pop(who, None)

@@ -69,7 +69,7 @@ class FacebookCAPIFake(BulkVendor):
         self.access_token = str(settings["access_token"])
         self.add_pixel(str(settings["pixel_id"]))
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return {
             pixel: {kind: sorted(events, key=_order) for kind, events in kept.items()}
             for pixel, kept in sorted(self.pixels.items())

@@ -101,7 +101,7 @@ class KlaviyoFake(BulkVendor):
         if settings.get("list_id"):
             self.lists.setdefault(str(settings["list_id"]), "Newsletter")
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         def key(p: dict[str, Any]) -> str:
             return str(p.get("email") or p.get("external_id") or p.get("phone_number"))
 

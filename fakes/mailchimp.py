@@ -101,7 +101,7 @@ class MailchimpFake(BulkVendor):
         member: dict[str, Any] | None = self.lists[list_id]["members"].get(subscriber_hash(email))
         return member
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return {
             list_id: {
                 m["email_address"]: {k: v for k, v in m.items() if k not in ("id", "unique_email_id")}

@@ -100,7 +100,7 @@ class SendGridFake(BulkVendor):
         if settings.get("plan_field_id"):
             self.custom_fields.setdefault(str(settings["plan_field_id"]), "Text")
 
-    def contact_state(self) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return {
             "contacts": {
                 email: {**{k: v for k, v in c.items() if k != "id"}, "list_ids": sorted(c["list_ids"])}
