@@ -3,7 +3,7 @@
 ``POST /v3/contacts`` creates a contact (201 ``{id}``) or, with ``updateEnabled``, updates it
 (204). ``POST /v3/contacts/import`` takes up to 10 MB (``jsonBody``) as a background process
 (202 ``{processId}``) that ``GET /v3/processes/{id}`` walks from ``queued`` through
-``in_process`` to ``completed``; attributes the account lacks are silently ignored there, and
+``processing`` to ``completed``; attributes the account lacks are silently ignored there, and
 contacts that could not be imported are listed in a report linked from the process.
 
 The default account has Brevo's standard attributes plus the custom ones the bundled preset's
@@ -315,7 +315,7 @@ class BrevoFake(BulkVendor):
         return errors
 
     def job_status(self, job: Job) -> str:
-        return "completed" if job.done else self.running_state(job, ("queued", "in_process"))
+        return "completed" if job.done else self.running_state(job, ("queued", "processing"))
 
     def _process_view(self, job: Job, host: str) -> dict[str, Any]:
         view: dict[str, Any] = {"id": int(job.id), "name": job.kind, "status": self.job_status(job)}

@@ -184,7 +184,7 @@ def test_an_import_is_a_process_that_ignores_unknown_attributes_and_reports_bad_
         process = call(server, "POST", "/v3/contacts/import", headers=KEY, json=body).json()["processId"]
         states = [call(server, "GET", f"/v3/processes/{process}", headers=KEY).json() for _ in range(3)]
         report = requests.get(states[-1]["info"]["import"]["invalid_emails_url"], headers=KEY, timeout=5)
-    assert [s["status"] for s in states] == ["queued", "in_process", "completed"]
+    assert [s["status"] for s in states] == ["queued", "processing", "completed"]
     assert states[0]["name"] == "IMPORTUSER"
     assert [row["email"] for row in csv.DictReader(io.StringIO(report.text))] == ["not-an-address"]
     contacts = vendor.contact_state()["contacts"]
