@@ -177,15 +177,20 @@ class BrevoFake(BulkVendor):
             return FakeResponse.json(200, {**contact, "listIds": sorted(contact["listIds"])})
         return _error(404, "not_found", f"Invalid route {method} {request.path}")
 
-    # -- POST /v3/contacts --------------------------------------------------------------------
-
-    def _create(self, request: FakeRequest) -> FakeResponse:
+    def _object(self, request: FakeRequest, allowed: set[str]) -> dict[str, Any]:
+        """The JSON object body, holding only ``allowed`` parameters (Brevo refuses others)."""
         body = self.json_body(request, lambda why: _error(400, "bad_request", why))
         if not isinstance(body, dict):
             raise _bad("bad_request", "the request body must be a JSON object")
-        unknown = sorted(set(body) - CONTACT_FIELDS)
+        unknown = sorted(set(body) - allowed)
         if unknown:
             raise _bad("invalid_parameter", f"{unknown[0]} is not a valid parameter")
+        return body
+
+    # -- POST /v3/contacts --------------------------------------------------------------------
+
+    def _create(self, request: FakeRequest) -> FakeResponse:
+        body = self._object(request, CONTACT_FIELDS)
         email, attributes = body.get("email"), body.get("attributes") or {}
         if not isinstance(attributes, dict):
             raise _bad("invalid_parameter", "attributes should be an object")
@@ -259,12 +264,7 @@ class BrevoFake(BulkVendor):
             raise _bad(
                 "invalid_parameter", f"The import body exceeds the maximum allowed size of {MAX_IMPORT_BYTES} bytes"
             )
-        body = self.json_body(request, lambda why: _error(400, "bad_request", why))
-        if not isinstance(body, dict):
-            raise _bad("bad_request", "the request body must be a JSON object")
-        unknown = sorted(set(body) - IMPORT_FIELDS)
-        if unknown:
-            raise _bad("invalid_parameter", f"{unknown[0]} is not a valid parameter")
+        body = self._object(request, IMPORT_FIELDS)
         rows = body.get("jsonBody")
         if rows is None and not body.get("fileUrl") and not body.get("fileBody"):
             raise _bad("missing_parameter", "fileUrl, fileBody or jsonBody is required")

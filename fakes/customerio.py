@@ -133,16 +133,20 @@ class CustomerIOFake(BulkVendor):
     def _refuse(self, problem: _Invalid) -> Reject:
         return Reject(_meta_error(400, problem.message))
 
+    def _take(self, entity: dict[str, Any], *, v2: bool) -> None:
+        """Check one operation (a 400 in Customer.io's words if it is refused), then apply it."""
+        try:
+            self._check(entity, v2=v2)
+        except _Invalid as problem:
+            raise self._refuse(problem) from None
+        self._apply(entity)
+
     # -- v1 --------------------------------------------------------------------------------------
 
     def _v1_identify(self, request: FakeRequest, identifier: str) -> FakeResponse:
         attributes = self._object(request)
         entity = {"type": "person", "action": "identify", "identifiers": {"id": identifier}, "attributes": attributes}
-        try:
-            self._check(entity, v2=False)
-        except _Invalid as problem:
-            raise self._refuse(problem) from None
-        self._apply(entity)
+        self._take(entity, v2=False)
         return FakeResponse.json(200, {})
 
     def _v1_event(self, request: FakeRequest, identifier: str | None) -> FakeResponse:
@@ -162,11 +166,7 @@ class CustomerIOFake(BulkVendor):
             entity["identifiers"] = {"id": identifier}
         elif body.get("anonymous_id"):
             entity["anonymous_id"] = body["anonymous_id"]
-        try:
-            self._check(entity, v2=False)
-        except _Invalid as problem:
-            raise self._refuse(problem) from None
-        self._apply(entity)
+        self._take(entity, v2=False)
         return FakeResponse.json(200, {})
 
     # -- v2 --------------------------------------------------------------------------------------
@@ -197,12 +197,7 @@ class CustomerIOFake(BulkVendor):
         return FakeResponse(200)
 
     def _entity(self, request: FakeRequest) -> FakeResponse:
-        entity = self._object(request)
-        try:
-            self._check(entity)
-        except _Invalid as problem:
-            raise self._refuse(problem) from None
-        self._apply(entity)
+        self._take(self._object(request), v2=True)
         return FakeResponse(200)
 
     # -- validation and effects (v1 is expressed as v2 operations) -----------------------------
