@@ -85,3 +85,17 @@ def test_relay_fake_alone_serves_the_stateful_fake_and_relay_send_delivers(name:
             assert requests.get(f"{url}/_fake/state", timeout=5).json()
         finally:
             fake.terminate()
+
+
+def test_in_the_studio_a_presets_own_example_settings_come_before_other_presets(tmp_path: Path) -> None:
+    """The bundled example settings of presets outside a user's folder are offered too, but the
+    preset's own file stays the first (default) choice."""
+    from relay.studio.workspace import Workspace
+    from tests.studio_helpers import make_workspace
+
+    make_workspace(tmp_path, presets=("mailjet",))
+    workspace = Workspace(tmp_path / "presets", cwd=tmp_path)
+    entry = next(e for e in workspace.presets() if e.name == "mailjet")
+    labels = [choice.label for choice in workspace.settings_choices(entry)]
+    assert labels[0] == "(bundled) mailjet.settings.yaml"
+    assert "(bundled) brevo.settings.yaml" in labels
