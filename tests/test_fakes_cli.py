@@ -82,7 +82,8 @@ def test_relay_fake_alone_serves_the_stateful_fake_and_relay_send_delivers(name:
             assert result.exit_code == 0, result.output
             log = requests.get(f"{url}/_fake/log", timeout=5).json()
             assert log and all(200 <= entry["status"] < 300 for entry in log), log
-            assert requests.get(f"{url}/_fake/state", timeout=5).json()
+            state = requests.get(f"{url}/_fake/state", timeout=5)
+            assert state.status_code == 200 and state.json(), state.text  # the state serialises
         finally:
             fake.terminate()
 
