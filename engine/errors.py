@@ -11,6 +11,7 @@
     ├── RenderError            an event that could not be turned into a request
     │   └── RequestSchemaError the rendered body failed the destination's request schema
     ├── LeafRenderError        one template leaf failed (internal: the renderer makes it a RenderError)
+    ├── LimitError             a template went past a named limit (also a ValueError, like Python's own)
     ├── GoldenError            a golden case file that cannot be used
     │   └── GoldenMismatch     a golden case whose render differs from its expectation
     ├── DeliveryError          a request the vendor did not accept (see ``retryable``)
@@ -37,6 +38,7 @@ __all__ = [
     "GoldenMismatch",
     "InputError",
     "LeafRenderError",
+    "LimitError",
     "Location",
     "PresetError",
     "PresetErrors",
@@ -183,6 +185,16 @@ class LeafRenderError(RelayError):
         self.pointer = pointer
         self.cause = cause
         super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
+
+
+class LimitError(RelayError, ValueError):
+    """A template went past one of the sandbox's named limits (see ``relay.expr.limits``).
+
+    The message starts with ``template limit:`` and names the limit. It is a
+    ValueError too, as Python's own integer-size limit is, so every place that
+    turns a failing template into a RenderError (or, at load time, into a located
+    PresetError) handles it without a special case.
+    """
 
 
 class GoldenError(RelayError):

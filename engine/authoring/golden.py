@@ -188,7 +188,7 @@ def _outcome(
         if first.lookup is None or lookup_response is _MISSING:
             return first.to_dict(), None
         final = render(preset, event, settings, lookup=lookup_response, looked_up=True, now=now).to_dict()
-        final["lookup"] = first.lookup.to_dict(first.secrets)
+        final["lookup"] = first.lookup.to_dict()
         return final, None
     except RelayError as exc:
         return {"decision": "error", "error": str(exc)}, exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..expr.templates import Allowed
+from ..expr.templates import Allowed, Renderer
 from .builder import Builder
 from .defaults import delivery_default
 from .model import CheckSpec, DeliveryPolicy, LookupSpec, ResponseRule, SubRequestSpec, status_matcher
@@ -56,13 +56,24 @@ def compile_delivery(builder: Builder, raw: dict[str, Any], allowed: Allowed, hi
 
 
 def compile_sub_request(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str) -> SubRequestSpec:
+    leaves: list[tuple[tuple[str | int, ...], str]] = []
+
+    def tree(key: str, source: Any) -> Renderer:
+        def found(path: tuple[str | int, ...], leaf: str) -> None:
+            leaves.append(((key, *path), leaf))
+
+        return builder.tree(source, allowed, f"{pointer}/{key}", on_leaf=found)
+
+    parts = {"url": raw["url"], "headers": raw.get("headers", {}), "body": raw.get("body")}
     return SubRequestSpec(
         method=raw["method"],
-        url=builder.tree(raw["url"], allowed, f"{pointer}/url"),
-        headers=builder.tree(raw.get("headers", {}), allowed, f"{pointer}/headers"),
-        body=builder.tree(raw["body"], allowed, f"{pointer}/body") if "body" in raw else None,
+        url=tree("url", parts["url"]),
+        headers=tree("headers", parts["headers"]),
+        body=tree("body", parts["body"]) if "body" in raw else None,
         encoding=raw.get("encoding", "json"),
         url_source=raw["url"],
+        secret_leaves=builder.flow.secret_leaves(leaves),
+        check_size=builder.flow.needs_size_check(parts.values()),
     )
 
 

@@ -47,12 +47,20 @@ def _never(_context: Any) -> bool:
 def _spec(
     builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str, base: RequestSpec | None, name: str
 ) -> RequestSpec:
+    # The leaves of url, method, headers and body, by where they sit in the request.
+    leaves: list[tuple[tuple[str | int, ...], str]] = []
+    sources: dict[str, Any] = {}
+
     def tree(key: str, default: Any = None) -> Renderer:
-        if key in raw:
-            return builder.tree(raw[key], allowed, f"{pointer}/{key}")
-        if base is not None:
-            return getattr(base, key)  # type: ignore[no-any-return]
-        return builder.tree(default, allowed, f"{pointer}/{key}")
+        def found(path: tuple[str | int, ...], source: str) -> None:
+            leaves.append(((key, *path), source))
+
+        if key in raw or base is None:
+            sources[key] = raw.get(key, default)
+            return builder.tree(sources[key], allowed, f"{pointer}/{key}", on_leaf=found)
+        sources[key] = base.sources[key]
+        leaves.extend(leaf for leaf in base.leaf_sources if leaf[0][0] == key)
+        return getattr(base, key)  # type: ignore[no-any-return]
 
     def source(key: str) -> str:
         if key in raw:
@@ -68,15 +76,16 @@ def _spec(
     auth = base.auth if base is not None else ()
     if "auth" in raw:
         auth = _auths(builder, raw["auth"], allowed, f"{pointer}/auth")
+    method, url, headers, body = tree("method"), tree("url"), tree("headers", {}), tree("body")
     return RequestSpec(
         name=name,
         pointer=pointer,
-        method=tree("method"),
-        url=tree("url"),
+        method=method,
+        url=url,
         auth=auth,
-        headers=tree("headers", {}),
+        headers=headers,
         encoding=raw.get("encoding", base.encoding if base else "json"),
-        body=tree("body"),
+        body=body,
         validator=validator,
         schema_path=schema_path,
         signature=signature,
@@ -84,6 +93,12 @@ def _spec(
         url_source=source("url"),
         schema_source=source("schema"),
         when_source=raw.get("when"),
+        secret_leaves=builder.flow.secret_leaves(leaves),
+        check_size=builder.flow.needs_size_check(
+            sources.values(), extra=max((len(a.fields) for _, a in auth), default=0)
+        ),
+        sources=sources,
+        leaf_sources=tuple(leaves),
     )
 
 

@@ -16,6 +16,7 @@ from ..expr.templates import Allowed, compile_expression, did_you_mean, parse
 from .builder import Builder, leaf_names
 from .compile_policy import compile_checks, compile_delivery, compile_lookup
 from .compile_request import compile_request
+from .flow import Flow
 from .model import CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec
 from .schema import schema_errors
 from .settings import SettingSpec
@@ -59,6 +60,7 @@ class _PresetCompiler(Builder):
     def build(self) -> CompiledPreset:
         data = self.data
         settings = self._settings()
+        self.flow = Flow(data, [name for name, spec in settings.items() if spec.secret])
         selectors = self._selectors()
         variables = dict(data.get("variables", {}))
         self._check_names(selectors, variables)

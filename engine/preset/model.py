@@ -18,6 +18,7 @@ from ..expr.templates import Renderer
 from .settings import Settings, SettingSpec, resolve_settings
 
 if TYPE_CHECKING:
+    from .flow import SecretLeaf
     from .schema import BodyValidator
     from .source import SourceDoc
 
@@ -152,6 +153,14 @@ class RequestSpec:
     when_source: str | None = None
     #: (when, spec) pairs tried in order before falling back to this spec.
     variants: tuple[tuple[Renderer, RequestSpec], ...] = ()
+    #: Where this request holds values derived from secret settings, and what reviews show there.
+    secret_leaves: tuple[SecretLeaf, ...] = ()
+    #: True when the rendered request could pass MAX_REQUEST, so its size is checked.
+    check_size: bool = False
+    #: The url, method, headers and body as written, and each template leaf in them by
+    #: its place in the request: what a variant inherits.
+    sources: Mapping[str, Any] = field(default_factory=dict)
+    leaf_sources: tuple[tuple[tuple[str | int, ...], str], ...] = ()
 
     def choose(self, context: Mapping[str, Any]) -> RequestSpec:
         for when, variant in self.variants:
@@ -170,6 +179,8 @@ class SubRequestSpec:
     body: Renderer | None
     encoding: str
     url_source: str = ""
+    secret_leaves: tuple[SecretLeaf, ...] = ()
+    check_size: bool = False
 
 
 @dataclass(frozen=True)

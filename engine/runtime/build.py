@@ -14,14 +14,16 @@ import hmac
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import LeafRenderError, RenderError
 from ..expr.filters import to_json
-from ..expr.templates import Renderer
+from ..expr.limits import text_size
+from ..expr.templates import REDACTED, Renderer
+from ..preset.flow import MAX_REQUEST, SecretLeaf
 from ..preset.model import METHODS, AuthSpec, CompiledPreset, RequestSpec, SignatureSpec, SubRequestSpec
 from .decide import RENDER_FAILURES, render_error
-from .decision import Plan, Request
+from .decision import Plan, Request, Review
 
 __all__ = ["assemble", "build", "build_lookup", "build_sub_request", "form_value"]
 
@@ -42,23 +44,53 @@ def form_value(value: Any) -> str:
 
 def _apply_auth(
     auths: tuple[tuple[Renderer | None, AuthSpec], ...], context: Mapping[str, Any], url: str, headers: dict[str, str]
-) -> tuple[str, set[str]]:
+) -> tuple[str, set[str], str | None]:
+    """Add the credential: returns the URL, the credential headers and the credential's query parameter."""
     auth = next((a for when, a in auths if when is None or when(context)), None)
     if auth is None:
-        return url, set()
+        return url, set(), None
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
         headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
-        return url, {"Authorization"}
+        return url, {"Authorization"}, None
     if auth.kind == "bearer":
         headers["Authorization"] = f"{auth.scheme} {rendered['token']}"
-        return url, {"Authorization"}
+        return url, {"Authorization"}, None
     if auth.kind == "api_key":
         if auth.location == "header":
             headers[auth.name] = str(rendered["value"])
-            return url, {auth.name}
-        url += ("&" if urlsplit(url).query else "?") + urlencode({auth.name: str(rendered["value"])})
-    return url, set()
+            return url, {auth.name}, None
+        url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
+        return url, set(), auth.name
+    return url, set(), None
+
+
+def _query_separator(url: str) -> str:
+    return "&" if urlsplit(url).query else "?"
+
+
+def _review(
+    secret_leaves: tuple[SecretLeaf, ...], context: Mapping[str, Any], url: str, query_credential: str | None
+) -> Review:
+    """What a review shows where the request holds a value derived from a secret (rendered
+    here, where the context is at hand; only for requests that have such values)."""
+    shown = {path: review(context) for path, review in secret_leaves}
+    if query_credential is not None:
+        before = shown.get(("url",), url)
+        shown[("url",)] = f"{before}{_query_separator(before)}{quote(query_credential)}={REDACTED}"
+    return tuple(shown.items())
+
+
+def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail, where: str) -> None:
+    for name, value in headers.items():
+        if not value.isascii():
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                field = f"{where}/auth" if name in credentials else f"{where}/headers/{name}"
+                raise fail(
+                    field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
+                ) from None
 
 
 @lru_cache(maxsize=64)
@@ -90,6 +122,8 @@ def assemble(
     encoding: str,
     fail: Fail,
     where: str,
+    secret_leaves: tuple[SecretLeaf, ...] = (),
+    check_size: bool = False,
 ) -> Request:
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise fail(f"{where}/url", "the URL did not render to an absolute http(s) URL")
@@ -100,7 +134,11 @@ def assemble(
         out_headers["Content-Type"] = _CONTENT_TYPES[encoding]
     for name, value in headers.items():
         out_headers[name] = form_value(value)
-    url, credential_headers = _apply_auth(auths, context, url, out_headers)
+    plain_url = url
+    url, credential_headers, query_credential = _apply_auth(auths, context, url, out_headers)
+    _check_headers(out_headers, credential_headers, fail, where)
+    if check_size and (size := len(url) + text_size(out_headers) + text_size(body, MAX_REQUEST)) > MAX_REQUEST:
+        raise fail(where, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)")
     decoded: Any = None
     content = b""
     if body is not None and encoding == "form":
@@ -119,6 +157,9 @@ def assemble(
         content=content,
         encoding=encoding,
         credential_headers=frozenset(credential_headers),
+        review=_review(secret_leaves, context, plain_url, query_credential)
+        if secret_leaves or query_credential
+        else (),
     )
 
 
@@ -156,6 +197,8 @@ def _build(preset: CompiledPreset, spec: RequestSpec, context: Mapping[str, Any]
         encoding=spec.encoding,
         fail=_failer(preset, plan.secrets, plan.event_ref),
         where=spec.pointer,
+        secret_leaves=spec.secret_leaves,
+        check_size=spec.check_size,
     )
     signature = spec.signature
     if signature is not None and (signature.when is None or signature.when(context)):
@@ -201,4 +244,6 @@ def build_sub_request(
         encoding=spec.encoding,
         fail=_failer(preset, secrets, ""),
         where=where,
+        secret_leaves=spec.secret_leaves,
+        check_size=spec.check_size,
     )

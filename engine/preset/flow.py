@@ -1,0 +1,179 @@
+"""What flows where in a preset, worked out once from its source when it loads.
+
+Two questions are answered by reading which names each template leaf reads:
+
+- **Which rendered values derive from a secret setting.** A leaf that reads
+  ``settings.<name>`` of a ``secret: true`` setting (or ``settings`` as a whole),
+  or a variable or field that does. Reviews (goldens, ``relay render``, dry runs)
+  show those values as ``<redacted>`` by their position in the request; no text is
+  ever searched for the secret, so nothing else is mangled.
+- **How big a rendered request can get.** Every value a template builds is within
+  the template limits (``relay.expr.limits``), but a request with many leaves, or
+  leaves that pass on a whole tree of fields, could add up to far more. The
+  request's *weight* counts the values it can hold; only a preset whose weight
+  could pass ``MAX_REQUEST`` pays for a size check at render time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from jinja2 import nodes
+
+from ..errors import TemplateError
+from ..expr.fastexpr import Unsupported, compile_node
+from ..expr.limits import MAX_TEXT
+from ..expr.sandbox import ENVIRONMENT
+from ..expr.templates import REDACTED, Renderer, parse, passes_through, single_expression
+
+__all__ = ["MAX_REQUEST", "Flow", "SecretLeaf"]
+
+#: Characters in a rendered request (URL, headers and body). Checked at render time
+#: only for presets whose requests could hold more (see ``Flow.weight``).
+MAX_REQUEST = 32 * MAX_TEXT
+
+#: (where in the request, e.g. ("body", "Properties", "key"); what a review shows there)
+SecretLeaf = tuple[tuple[str | int, ...], Renderer]
+
+_WHOLE = object()  # a name read as a whole (``settings``), not by a fixed key
+_CAP = 1 << 40  # weights stop growing here: far past any limit, and never a huge integer
+
+
+def _all_nodes(tree: nodes.Node) -> Iterator[nodes.Node]:
+    return itertools.chain((tree,), tree.find_all(nodes.Node))
+
+
+def _keys_read(tree: nodes.Node) -> Iterator[tuple[str, Any]]:
+    """Each name a template reads, with the fixed key it reads of it (or _WHOLE)."""
+    keys: dict[int, Any] = {}
+    for node in _all_nodes(tree):
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            keys[id(node.node)] = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name):
+            fixed = isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
+            keys[id(node.node)] = node.arg.value if fixed else _WHOLE  # type: ignore[attr-defined]
+    for node in _all_nodes(tree):
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            yield node.name, keys.get(id(node), _WHOLE)
+
+
+def _leaves(tree: Any) -> Iterator[str]:
+    if isinstance(tree, Mapping):
+        for value in tree.values():
+            yield from _leaves(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _leaves(value)
+    elif isinstance(tree, str) and "{" in tree:
+        yield tree
+
+
+class Flow:
+    """Secret-derived names and value weights of one preset, from its (schema-valid) data."""
+
+    def __init__(self, data: Mapping[str, Any], secret_settings: Iterable[str]) -> None:
+        self.secret_settings = frozenset(secret_settings)
+        self.secret_variables: set[str] = set()
+        self.secret_fields: set[str] = set()
+        self.weights: dict[str, int] = {}
+        rules = [rule for rule in data.get("rules", []) if isinstance(rule.get("set"), Mapping)]
+        for _ in range(len(rules) + 1):  # a rule may read what another rule sets: until nothing changes
+            changed = False
+            for rule in rules:
+                for variable, value in rule["set"].items():
+                    if variable not in self.secret_variables and self._tree_reads_secret(value):
+                        self.secret_variables.add(variable)
+                        changed = True
+                    weight = self.tree_weight(value)
+                    if weight > self.weights.get(variable, 1):
+                        self.weights[variable] = weight
+                        changed = True
+            if not changed:
+                break
+        shared = data.get("fields", {})
+        own = [mapping.get("fields", {}) for mapping in data.get("mappings", [])]
+        for tree in (shared, *own):
+            for key, value in tree.items():
+                if self._tree_reads_secret(value):
+                    self.secret_fields.add(str(key))
+        # A render uses the shared fields and one mapping's.
+        self.weights["fields"] = min(self.tree_weight(shared) + max(map(self.tree_weight, own), default=0), _CAP)
+
+    # -- secrets ------------------------------------------------------------------
+
+    def reads_secret(self, tree: nodes.Node) -> bool:
+        for name, key in _keys_read(tree):
+            if name == "settings" and (key in self.secret_settings or (key is _WHOLE and self.secret_settings)):
+                return True
+            if name == "fields" and (key in self.secret_fields or (key is _WHOLE and self.secret_fields)):
+                return True
+            if name in self.secret_variables:
+                return True
+        return False
+
+    def leaf_reads_secret(self, source: str) -> bool:
+        try:
+            return self.reads_secret(parse(source))
+        except TemplateError:
+            return False  # reported where the leaf is compiled
+
+    def _tree_reads_secret(self, tree: Any) -> bool:
+        return any(self.leaf_reads_secret(leaf) for leaf in _leaves(tree))
+
+    def review(self, source: str) -> Renderer:
+        """What a review shows for a leaf that reads a secret. A text template keeps its
+        text and its other parts (``https://hooks.example.com/<redacted>``); any other
+        leaf shows ``<redacted>`` as a whole."""
+        whole: Renderer = _constant(REDACTED)
+        if single_expression(source) is not None:
+            return whole
+        template = parse(source)
+        if len(template.body) != 1 or not isinstance(template.body[0], nodes.Output):
+            return whole
+        parts: list[Renderer] = []
+        for piece in template.body[0].nodes:
+            if isinstance(piece, nodes.TemplateData):
+                parts.append(_constant(piece.data))
+            elif self.reads_secret(piece):
+                parts.append(whole)
+            else:
+                try:
+                    parts.append(_as_text(compile_node(ENVIRONMENT, piece)))
+                except Unsupported:
+                    return whole
+        return lambda context: "".join(part(context) for part in parts)
+
+    def secret_leaves(self, found: Iterable[tuple[tuple[str | int, ...], str]]) -> tuple[SecretLeaf, ...]:
+        """The (path, review) of each leaf in ``found`` that reads a secret."""
+        return tuple((path, self.review(source)) for path, source in found if self.leaf_reads_secret(source))
+
+    # -- sizes --------------------------------------------------------------------
+
+    def leaf_weight(self, source: str) -> int:
+        """How many template-sized values a leaf can hold: 1, unless it passes on a tree
+        it did not build (``{{ fields }}``, or a variable a rule set to a mapping)."""
+        expression = single_expression(source)
+        if expression is None:
+            return 1  # text: its output as a whole is within MAX_TEXT
+        try:
+            names = passes_through(parse("{{ " + expression + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
+        except TemplateError:
+            return 1
+        return max((self.weights.get(name, 1) for name in names or ()), default=1)
+
+    def tree_weight(self, tree: Any) -> int:
+        return min(sum(self.leaf_weight(leaf) for leaf in _leaves(tree)), _CAP)
+
+    def needs_size_check(self, trees: Iterable[Any], extra: int = 0) -> bool:
+        """True when the rendered request made of ``trees`` could pass MAX_REQUEST."""
+        return (sum(self.tree_weight(tree) for tree in trees) + extra) * MAX_TEXT > MAX_REQUEST
+
+
+def _constant(value: Any) -> Renderer:
+    return lambda _context: value
+
+
+def _as_text(inner: Callable[[Mapping[str, Any]], Any]) -> Renderer:
+    return lambda context: str(inner(context))
