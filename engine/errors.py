@@ -129,12 +129,20 @@ class TemplateError(RelayError):
 
 
 class SettingsError(RelayError):
-    """Settings that do not fit the preset: names the field, never its value."""
+    """Settings that do not fit the preset, or a settings file that cannot be used:
+    names the field (and the file, when there is one), never a value."""
 
-    def __init__(self, preset: str, problems: list[str]) -> None:
+    def __init__(self, preset: str, problems: list[str], *, file: str | None = None) -> None:
         self.preset = preset
         self.problems = problems
-        super().__init__(f"settings for preset '{preset}' are invalid:\n" + "\n".join(f"  {p}" for p in problems))
+        self.file = file
+        if file and preset:
+            head = f"settings file {file} does not fit preset '{preset}'"
+        elif file:
+            head = f"settings file {file} cannot be used"
+        else:
+            head = f"settings for preset '{preset}' are invalid"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
 
 
 class InputError(RelayError):

@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from ..errors import PresetError
 from ..expr import templates
 from ..expr.templates import Allowed, Renderer
 from .builder import Builder
@@ -104,14 +105,19 @@ def _spec(
 
 def _validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, BodyValidator | None]:
     schema_path = (Path(builder.doc.file).parent / relative).resolve()
+    if not schema_path.is_file():
+        builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
+        return schema_path, None
     try:
         schema = load_json_schema(schema_path)
         Draft202012Validator.check_schema(schema)
         return schema_path, BodyValidator(schema, fast=templates.FAST_PATH)
-    except OSError:
-        builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
+    except PresetError as exc:  # unreadable, past the file limit, or not UTF-8
+        builder.error(pointer, f"request schema {relative}: {exc.message}", hint=exc.hint)
     except ValueError as exc:
         builder.error(pointer, f"request schema is not valid JSON: {exc}")
+    except RecursionError:
+        builder.error(pointer, f"request schema {relative} is nested too deeply")
     except SchemaError as exc:
         builder.error(pointer, f"request schema is not a valid JSON Schema: {exc.message}")
     return schema_path, None
