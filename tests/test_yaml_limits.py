@@ -39,14 +39,24 @@ def laughs(levels: int = 10) -> str:
 # (name, YAML text, the message, the line:col it must point at)
 HOSTILE = [
     ("billion_laughs", laughs(), f"at most {MAX_YAML_EXPANDED:,} values once its aliases are expanded", "5:5"),
-    ("too_many_values", "a: [" + ",".join(["1"] * (MAX_YAML_VALUES + 1)) + "]\n", f"at most {MAX_YAML_VALUES:,} values", "1:"),
+    (
+        "too_many_values",
+        "a: [" + ",".join(["1"] * (MAX_YAML_VALUES + 1)) + "]\n",
+        f"at most {MAX_YAML_VALUES:,} values",
+        "1:",
+    ),
     (
         "too_many_aliases",
         "a: &a 1\nb: [" + ",".join(["*a"] * (MAX_YAML_ALIASES + 1)) + "]\n",
         f"at most {MAX_YAML_ALIASES:,} aliases",
         "2:",
     ),
-    ("too_deep", "a: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1) + "\n", f"nest at most {MAX_YAML_DEPTH}", "1:"),
+    (
+        "too_deep",
+        "a: " + "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1) + "\n",
+        f"nest at most {MAX_YAML_DEPTH}",
+        "1:",
+    ),
     ("nested_far_too_deep", "a: " + "[" * 100_000 + "]" * 100_000 + "\n", f"nest at most {MAX_YAML_DEPTH}", "1:"),
     ("too_big", "a: '" + "x" * MAX_FILE_BYTES + "'\n", f"at most {MAX_FILE_BYTES:,} bytes", "1:1"),
 ]
@@ -79,7 +89,9 @@ def test_hostile_settings_file_is_a_settings_error_naming_the_file(
 def test_validate_refuses_a_bombed_preset_and_render_a_bombed_settings_file(tmp_path: Path) -> None:
     preset = tmp_path / "bomb"
     preset.mkdir()
-    (preset / "preset.yaml").write_text(laughs() + BASE.read_text().replace("../../schemas", str(BASE.parents[2] / "schemas")))
+    (preset / "preset.yaml").write_text(
+        laughs() + BASE.read_text().replace("../../schemas", str(BASE.parents[2] / "schemas"))
+    )
     result = CliRunner().invoke(main, ["validate", str(preset)])
     assert result.exit_code == 1
     assert f"{preset / 'preset.yaml'}:5:5: /a4/7: YAML limit:" in result.output
