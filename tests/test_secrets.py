@@ -247,3 +247,27 @@ def test_a_dry_run_and_its_failures_do_not_depend_on_the_secret(tmp_path: Path, 
         printed[value] = re.sub(r"\d+\.\d+ s", "T", text)  # the wall time
     assert printed[secret] == printed[OTHER]
     assert "'<redacted>!' is not one of ['x']" in printed[secret]
+
+
+@pytest.mark.parametrize(
+    ("auth", "header", "shown"),
+    [
+        ('{type: api_key, in: header, name: X-Key, value: "{{ settings.token }}"}', "X-Key", "<redacted>"),
+        ('{type: bearer, scheme: Token, token: "{{ settings.token }}"}', "Authorization", "Token <redacted>"),
+        (
+            '{type: basic, username: "{{ settings.list }}", password: "{{ settings.token }}"}',
+            "Authorization",
+            "Basic <redacted>",
+        ),
+    ],
+)
+def test_a_credential_is_hidden_whole_even_with_spaces_in_it(
+    tmp_path: Path, auth: str, header: str, shown: str
+) -> None:
+    fixture = ROOT / "tests" / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace('auth: {type: bearer, token: "{{ settings.token }}"}', f"auth: {auth}")
+    (tmp_path / "preset.yaml").write_text(text.replace("../../schemas", str(ROOT / "schemas")))
+    preset = load_preset(tmp_path)
+    settings = preset.resolve_settings({"token": "first-word second-word", "list": "l"}, environ={})
+    review = relay.render(preset, JANE, settings).to_dict()["request"]
+    assert review["headers"][header] == shown and "first-word" not in json.dumps(review)

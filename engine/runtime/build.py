@@ -44,25 +44,26 @@ def form_value(value: Any) -> str:
 
 def _apply_auth(
     auths: tuple[tuple[Renderer | None, AuthSpec], ...], context: Mapping[str, Any], url: str, headers: dict[str, str]
-) -> tuple[str, set[str], str | None]:
-    """Add the credential: returns the URL, the credential headers and the credential's query parameter."""
+) -> tuple[str, set[str], str | None, Review]:
+    """Add the credential. Returns the URL, the credential headers, the credential's query
+    parameter, and what a review shows in place of the credential."""
     auth = next((a for when, a in auths if when is None or when(context)), None)
     if auth is None:
-        return url, set(), None
+        return url, set(), None, ()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
         headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
-        return url, {"Authorization"}, None
+        return url, {"Authorization"}, None, ((("headers", "Authorization"), f"Basic {REDACTED}"),)
     if auth.kind == "bearer":
         headers["Authorization"] = f"{auth.scheme} {rendered['token']}"
-        return url, {"Authorization"}, None
+        return url, {"Authorization"}, None, ((("headers", "Authorization"), f"{auth.scheme} {REDACTED}"),)
     if auth.kind == "api_key":
         if auth.location == "header":
             headers[auth.name] = str(rendered["value"])
-            return url, {auth.name}, None
+            return url, {auth.name}, None, ((("headers", auth.name), REDACTED),)
         url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
-        return url, set(), auth.name
-    return url, set(), None
+        return url, set(), auth.name, ()
+    return url, set(), None, ()
 
 
 def _query_separator(url: str) -> str:
@@ -70,11 +71,16 @@ def _query_separator(url: str) -> str:
 
 
 def _review(
-    secret_leaves: tuple[SecretLeaf, ...], context: Mapping[str, Any], url: str, query_credential: str | None
+    secret_leaves: tuple[SecretLeaf, ...],
+    context: Mapping[str, Any],
+    url: str,
+    query_credential: str | None,
+    credential: Review,
 ) -> Review:
     """What a review shows where the request holds a value derived from a secret (rendered
     here, where the context is at hand; only for requests that have such values)."""
     shown = {path: review(context) for path, review in secret_leaves}
+    shown.update(credential)
     if query_credential is not None:
         before = shown.get(("url",), url)
         shown[("url",)] = f"{before}{_query_separator(before)}{quote(query_credential)}={REDACTED}"
@@ -135,7 +141,7 @@ def assemble(
     for name, value in headers.items():
         out_headers[name] = form_value(value)
     plain_url = url
-    url, credential_headers, query_credential = _apply_auth(auths, context, url, out_headers)
+    url, credential_headers, query_credential, credential = _apply_auth(auths, context, url, out_headers)
     _check_headers(out_headers, credential_headers, fail, where)
     if check_size and (size := len(url) + text_size(out_headers) + text_size(body, MAX_REQUEST)) > MAX_REQUEST:
         raise fail(where, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)")
@@ -157,9 +163,9 @@ def assemble(
         content=content,
         encoding=encoding,
         credential_headers=frozenset(credential_headers),
-        review=_review(secret_leaves, context, plain_url, query_credential)
+        review=_review(secret_leaves, context, plain_url, query_credential, credential)
         if secret_leaves or query_credential
-        else (),
+        else credential,
     )
 
 

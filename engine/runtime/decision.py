@@ -32,7 +32,7 @@ class Request:
     body: Any
     content: bytes
     encoding: str
-    #: Header names whose whole value is a credential (e.g. Authorization).
+    #: Header names whose value is a credential (e.g. Authorization): hidden in reviews.
     credential_headers: frozenset[str] = frozenset()
 
     #: Where the request holds values derived from secret settings, and what reviews show there.
@@ -42,13 +42,8 @@ class Request:
         """The reviewable form: method, URL, headers and decoded body, with secrets redacted
         by their place in the request (the credential, and every value a template derived
         from a secret setting), never by searching the text."""
-        headers = {}
-        for name, value in self.headers.items():
-            if name in self.credential_headers:
-                scheme, _, rest = value.partition(" ")
-                headers[name] = f"{scheme} {REDACTED}" if rest else REDACTED
-            else:
-                headers[name] = value
+        # A credential header is hidden whole unless the review says more (``Basic <redacted>``).
+        headers = {name: REDACTED if name in self.credential_headers else value for name, value in self.headers.items()}
         view: dict[str, Any] = {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
         for path, shown in self.review:
             if path[0] in view:
