@@ -14,7 +14,6 @@ holds the same long string a thousand times is as big as its printout).
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -79,28 +78,35 @@ def text_size(value: Any, limit: int = MAX_TEXT) -> int:
     return _scalar_size(value)
 
 
-#: Types whose ``str()`` is as long as the text they print as: counted in C, all at once.
-_FLAT = frozenset({str, int, float, bool, type(None)})
-
-
 def _container_size(value: Any, limit: int) -> int:
-    mapping = isinstance(value, Mapping)
-    members = value.values() if mapping else value
-    if set(map(type, members)) <= _FLAT:  # the usual case (a record, a list of names): no Python loop
-        size = 2 + 4 * len(value) + sum(map(len, map(str, members)))
-        return size + sum(map(len, map(str, value))) if mapping else size
-    # Recursive on purpose: the depth is that of JSON data or of a template's literals, and a
-    # function call per container is cheaper than a work list per item.
+    # Recursive, with the common types tested inline: this runs on template-built values at
+    # render time, so it is written for speed (the depth is that of JSON data or of literals).
     size = 2
-    items = itertools.chain.from_iterable(value.items()) if mapping else value
-    for item in items:
-        kind = type(item)
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            size += (len(key) if type(key) is str else text_size(key)) + 6
+            kind = type(member)
+            if kind is str:
+                size += len(member)
+            elif kind is dict or kind is list or kind is tuple:
+                size += _container_size(member, limit - size)
+            elif kind is bool or member is None or kind is float:
+                size += _SMALL
+            else:
+                size += text_size(member, limit - size)
+            if size > limit:
+                break
+        return size
+    for member in value:
+        kind = type(member)
         if kind is str:
-            size += len(item) + 4  # quotes and a separator
+            size += len(member) + 4
         elif kind is dict or kind is list or kind is tuple:
-            size += _container_size(item, limit - size) + 2
+            size += _container_size(member, limit - size) + 2
+        elif kind is bool or member is None or kind is float:
+            size += _SMALL
         else:
-            size += text_size(item, limit - size) + 2
+            size += text_size(member, limit - size) + 2
         if size > limit:
             break
     return size

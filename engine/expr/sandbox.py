@@ -211,9 +211,10 @@ def _text_filter(original: Callable[..., Any]) -> Callable[..., Any]:
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
         if type(value) is not str:
             limits.check_text(value)
-        for argument in itertools.chain(args, kwargs.values()):
-            if type(argument) is not str:
-                limits.check_text(argument)
+        if args or kwargs:
+            for argument in itertools.chain(args, kwargs.values()):
+                if type(argument) is not str:
+                    limits.check_text(argument)
         result = original(value, *args, **kwargs)
         if type(result) is not str or len(result) > limits.MAX_TEXT:
             limits.check_text(result)

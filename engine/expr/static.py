@@ -24,27 +24,33 @@ _REFUSED_STATEMENTS: dict[type[nodes.Node], str] = {
 }
 
 
-def check_statements(tree: nodes.Template) -> None:
-    for kind, word in _REFUSED_STATEMENTS.items():
-        for statement in tree.find_all(kind):
-            raise TemplateError(
-                f"`{{% {word} %}}` is not allowed in a preset template",
-                line=statement.lineno,
-                hint="templates may use if, for, set, with and filter blocks",
-            )
-    for loop in tree.find_all(nodes.For):
-        if loop.recursive:
-            raise TemplateError("recursive loops are not allowed in a preset template", line=loop.lineno)
+def check_statements(everything: list[nodes.Node]) -> None:
+    """Refuse the statements a preset may not use; ``everything`` is every node of the template."""
+    for statement in everything:
+        if not isinstance(statement, (*_REFUSED_STATEMENTS, nodes.For)):
+            continue
+        if isinstance(statement, nodes.For):
+            if statement.recursive:
+                raise TemplateError("recursive loops are not allowed in a preset template", line=statement.lineno)
+            continue
+        raise TemplateError(
+            f"`{{% {_REFUSED_STATEMENTS[type(statement)]} %}}` is not allowed in a preset template",
+            line=statement.lineno,
+            hint="templates may use if, for, set, with and filter blocks",
+        )
 
 
-def check_constants(tree: nodes.Node) -> None:
+def check_constants(tree: nodes.Node, everything: list[nodes.Node]) -> None:
     """Evaluate every sub-expression that reads no name, once, through the sandbox.
 
     Jinja no longer folds constants while compiling (see sandbox.py), so this is the
     only compile-time evaluation: ``{{ 'a' * 1000000000 }}`` is refused here, at load
     time and located, instead of at every render. A constant part that fails for any
     other reason (``1 / 0`` in a branch never taken) is left to fail at render time.
+    ``everything`` is every node of ``tree``: most templates only read names, and are done at once.
     """
+    if all(isinstance(node, _PASSIVE) for node in everything):
+        return
     reads_names: set[int] = set()
     _mark_names(tree, reads_names)
     pending = [tree]
@@ -65,6 +71,8 @@ def check_constants(tree: nodes.Node) -> None:
 
 
 _LEAF_NODES = (nodes.Const, nodes.TemplateData, nodes.Name)
+#: Nodes that compute nothing: a template made only of these has no constant part to check.
+_PASSIVE = (*_LEAF_NODES, nodes.Template, nodes.Output, nodes.Getattr, nodes.Getitem)
 
 
 def _mark_names(node: nodes.Node, reads_names: set[int]) -> bool:

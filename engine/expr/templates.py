@@ -74,29 +74,32 @@ def inspect_template(source: str, allowed: Allowed) -> None:
     any attribute is fine (the event, whose shape is not known in advance).
     """
     tree = parse(source)
-    check_statements(tree)
-    for node in tree.find_all(nodes.Filter):
-        if node.name not in ENVIRONMENT.filters:
+    everything = [tree, *tree.find_all(nodes.Node)]  # one walk; each check below picks its nodes
+    check_statements(everything)
+    for node in everything:
+        if isinstance(node, nodes.Filter) and node.name not in ENVIRONMENT.filters:
             raise TemplateError(
                 f"unknown filter '{node.name}'",
                 line=node.lineno,
                 hint=did_you_mean(node.name, ENVIRONMENT.filters)
                 or f"known filters: {', '.join(sorted(ENVIRONMENT.filters))}",
             )
-    for test in tree.find_all(nodes.Test):
-        if test.name not in ENVIRONMENT.tests:
+        if isinstance(node, nodes.Test) and node.name not in ENVIRONMENT.tests:
             raise TemplateError(
-                f"unknown test '{test.name}'", line=test.lineno, hint=did_you_mean(test.name, ENVIRONMENT.tests)
+                f"unknown test '{node.name}'", line=node.lineno, hint=did_you_mean(node.name, ENVIRONMENT.tests)
             )
-    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    for name_node in tree.find_all(nodes.Name):
+    names = [node for node in everything if isinstance(node, nodes.Name)]
+    assigned = {n.name for n in names if n.ctx in ("store", "param")}
+    for name_node in names:
         if name_node.ctx == "load" and name_node.name not in allowed and name_node.name not in assigned:
             raise TemplateError(
                 f"undefined name '{name_node.name}'",
                 line=name_node.lineno,
                 hint=did_you_mean(name_node.name, allowed) or f"names available here: {', '.join(sorted(allowed))}",
             )
-    for attr_node in tree.find_all(nodes.Getattr):
+    for attr_node in everything:
+        if not isinstance(attr_node, nodes.Getattr):
+            continue
         base = attr_node.node
         if isinstance(base, nodes.Name) and base.name not in assigned:
             members = allowed.get(base.name)
@@ -107,7 +110,7 @@ def inspect_template(source: str, allowed: Allowed) -> None:
                     line=attr_node.lineno,
                     hint=_declare_hint(base.name, attr_node.attr, members),
                 )
-    check_constants(tree)
+    check_constants(tree, everything)
 
 
 @lru_cache(maxsize=4096)
@@ -305,6 +308,7 @@ def compile_tree(
 _SETTINGS_SCOPE = frozenset({"settings", "constants"})
 
 
+@lru_cache(maxsize=4096)
 def _settings_only(source: str) -> bool:
     """True when a template reads nothing but settings and constants: fixed for a run."""
     names = meta.find_undeclared_variables(parse(source))

@@ -47,14 +47,15 @@ def _all_nodes(tree: nodes.Node) -> Iterator[nodes.Node]:
 
 def _keys_read(tree: nodes.Node) -> Iterator[tuple[str, Any]]:
     """Each name a template reads, with the fixed key it reads of it (or _WHOLE)."""
+    found = [node for node in _all_nodes(tree) if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Name))]
     keys: dict[int, Any] = {}
-    for node in _all_nodes(tree):
+    for node in found:
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
             keys[id(node.node)] = node.attr
         elif isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name):
             fixed = isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
             keys[id(node.node)] = node.arg.value if fixed else _WHOLE  # type: ignore[attr-defined]
-    for node in _all_nodes(tree):
+    for node in found:
         if isinstance(node, nodes.Name) and node.ctx == "load":
             yield node.name, keys.get(id(node), _WHOLE)
 
@@ -78,6 +79,8 @@ class Flow:
         self.secret_variables: set[str] = set()
         self.secret_fields: set[str] = set()
         self.weights: dict[str, int] = {}
+        self._leaf_secret: dict[str, bool] = {}  # by source, once the names below are settled
+        self._settled = False
         rules = [rule for rule in data.get("rules", []) if isinstance(rule.get("set"), Mapping)]
         for _ in range(len(rules) + 1):  # a rule may read what another rule sets: until nothing changes
             changed = False
@@ -100,6 +103,7 @@ class Flow:
                     self.secret_fields.add(str(key))
         # A render uses the shared fields and one mapping's.
         self.weights["fields"] = min(self.tree_weight(shared) + max(map(self.tree_weight, own), default=0), _CAP)
+        self._settled = True
 
     # -- secrets ------------------------------------------------------------------
 
@@ -114,10 +118,16 @@ class Flow:
         return False
 
     def leaf_reads_secret(self, source: str) -> bool:
+        known = self._leaf_secret.get(source)
+        if known is not None:
+            return known
         try:
-            return self.reads_secret(parse(source))
+            reads = self.reads_secret(parse(source))
         except TemplateError:
-            return False  # reported where the leaf is compiled
+            reads = False  # reported where the leaf is compiled
+        if self._settled:  # while variables and fields are still being found, an answer may change
+            self._leaf_secret[source] = reads
+        return reads
 
     def _tree_reads_secret(self, tree: Any) -> bool:
         return any(self.leaf_reads_secret(leaf) for leaf in _leaves(tree))

@@ -42,6 +42,9 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
+_BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
+
+
 def _apply_auth(
     auths: tuple[tuple[Renderer | None, AuthSpec], ...], context: Mapping[str, Any], url: str, headers: dict[str, str]
 ) -> tuple[str, set[str], str | None, Review]:
@@ -53,7 +56,7 @@ def _apply_auth(
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
         headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
-        return url, {"Authorization"}, None, ((("headers", "Authorization"), f"Basic {REDACTED}"),)
+        return url, {"Authorization"}, None, _BASIC_REVIEW
     if auth.kind == "bearer":
         headers["Authorization"] = f"{auth.scheme} {rendered['token']}"
         return url, {"Authorization"}, None, ((("headers", "Authorization"), f"{auth.scheme} {REDACTED}"),)
