@@ -1,5 +1,9 @@
 """Deterministic sample events: a mixed stream over every mapping row, with realistic sizes.
 
+Two streams: the default one names 2,000 contacts again and again (as a real site does, so
+caches keyed by email are warm), and ``distinct=TAG`` gives every event an email never seen
+before (the same events otherwise), so nothing keyed by email can be cached.
+
 ``python -m bench.events --count N`` writes N events as NDJSON to stdout.
 """
 
@@ -41,13 +45,20 @@ def _context(rng: random.Random, email: str | None, consent: bool | None, index:
     return context
 
 
-def generate(count: int, *, contacts: int = 2000, seed: int = 42) -> Iterator[dict[str, Any]]:
-    """Identify, Signed Up, Identified, Order Completed, Subscribed, Unsubscribed, pages and drops."""
+def generate(
+    count: int, *, contacts: int = 2000, seed: int = 42, distinct: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Identify, Signed Up, Identified, Order Completed, Subscribed, Unsubscribed, pages and drops.
+
+    ``distinct``: a tag that makes every email new (``jane.TAG0000042@example.com``); give each
+    stream its own tag. Everything else is the same as the stream without it.
+    """
     rng = random.Random(seed)
     for index in range(count):
         person = rng.randrange(contacts)
         first, last = FIRST[person % len(FIRST)], LAST[person % len(LAST)]
-        email = f"{first.lower()}.{person}@example.com".replace("ë", "e").replace("á", "a")
+        mailbox = f"{distinct}{index:07d}" if distinct is not None else str(person)
+        email = f"{first.lower()}.{mailbox}@example.com".replace("ë", "e").replace("á", "a")
         consent = CONSENT[rng.randrange(len(CONSENT))]
         base = {
             "anonymousId": f"anon-{person:06d}",
@@ -145,6 +156,27 @@ def generate(count: int, *, contacts: int = 2000, seed: int = 42) -> Iterator[di
                 "context": _context(rng, "not-an-email" if kind < 98 else None, consent, index),
             }
         yield event
+
+
+def stored_member(event: dict[str, Any], index: int) -> dict[str, Any] | None:
+    """What a read-before-write lookup answers for the ``index``-th event: a stored member with a
+    status and vars of its own three times in four, nothing yet (a 404) the fourth."""
+    if index % 4 == 0:
+        return None
+    return {
+        "member": {
+            "address": "stored@example.com",
+            "name": "Stored Name",
+            "subscribed": index % 3 != 0,
+            "vars": {
+                "anonymous_id": event.get("anonymousId"),
+                "plan": PLANS[index % 4],
+                "company": "Acme Ltd",
+                "last_page_url": "https://shop.example.com/",
+                "signup_method": "google",
+            },
+        }
+    }
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ The public API::
     print(decision.to_dict())
 
     plan = relay.decide(preset, event, settings)         # pure, no clock: send or drop, and why
-    request = relay.build(preset, plan, now=time.time()) # the exact bytes to send
+    for step in preset.steps:                            # each request of the event, in order
+        request = relay.build(preset, plan, step, now=time.time())   # the exact bytes (None: skipped)
 
     with open("events.ndjson", "rb") as stream:          # deliver a stream, as `relay send` does
         stats = relay.deliver_stream(preset, settings, stream, dead_letter_path=Path("dead.ndjson"))
@@ -18,7 +19,7 @@ The public API::
 Layers, each importing only those below it::
 
     cli                         the command line (thin)
-    demo                        the main job on local fakes
+    demo  studio                the main job on local fakes | the authoring page (relay studio)
     delivery  authoring         transport, retries, journal, streams | goldens, docs, scaffold
     runtime                     decide -> Plan, build -> Request
     preset                      YAML source, schema, settings, compiler, the compiled model
@@ -54,7 +55,7 @@ from .preset.compiler import compile_preset
 from .preset.locate import resolve_preset
 from .preset.model import CompiledPreset
 from .preset.settings import RunOptions, Settings, load_settings_file
-from .runtime.build import build, build_lookup
+from .runtime.build import build
 from .runtime.decide import decide
 from .runtime.decision import Decision, Plan, Request, Trace
 from .runtime.render import render
@@ -89,7 +90,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "build",
-    "build_lookup",
     "compile_preset",
     "decide",
     "deliver_stream",

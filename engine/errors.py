@@ -14,7 +14,9 @@
     ├── LimitError             a template went past a named limit (also a ValueError, like Python's own)
     ├── GoldenError            a golden case file that cannot be used
     │   └── GoldenMismatch     a golden case whose render differs from its expectation
-    ├── DeliveryError          a request the vendor did not accept (see ``retryable``)
+    ├── DeliveryError          a request the vendor did not accept (see ``retryable``, ``stop``)
+    ├── RecordError            an outcome could not be recorded (journal or dead letter): the run stops
+    ├── Interrupted            the run was asked to stop (Ctrl-C, SIGTERM) before an event finished
     └── TransportError         no HTTP answer at all: a timeout or a connection error
 
 The compiler turns every TemplateError into a located PresetError, and the
@@ -37,12 +39,14 @@ __all__ = [
     "GoldenError",
     "GoldenMismatch",
     "InputError",
+    "Interrupted",
     "LeafRenderError",
     "LimitError",
     "Location",
     "PresetError",
     "PresetErrors",
     "PresetNotFound",
+    "RecordError",
     "RelayError",
     "RenderError",
     "RequestSchemaError",
@@ -228,11 +232,14 @@ class DeliveryError(RelayError):
         retryable: bool = False,
         hint: str | None = None,
         attempts: int = 1,
+        stop: bool = False,
     ) -> None:
         self.status = status
         self.retryable = retryable
         self.hint = hint
         self.attempts = attempts
+        #: The answer means the destination cannot take anything (wrong key, missing list).
+        self.stop = stop
         self.detail = message
         text = f"HTTP {status}: {message}" if status is not None else message
         if hint:
@@ -247,3 +254,15 @@ class TransportError(RelayError):
         self.kind = kind
         self.detail = detail
         super().__init__(f"{kind}: {detail}")
+
+
+class RecordError(RelayError):
+    """An outcome could not be recorded (the journal or the dead letter failed): the run stops.
+
+    Nothing is marked done that was not recorded, so the same command resumes safely.
+    """
+
+
+class Interrupted(RelayError):
+    """The run was asked to stop (Ctrl-C, SIGTERM) before this event finished; it is not recorded,
+    so running the same command again delivers it."""

@@ -28,9 +28,17 @@ class _BadRequest(Exception):
 class MailgunFake(FakeVendor):
     name = "mailgun"
 
-    def __init__(self, api_key: str = "key-test", lists: list[str] | None = None) -> None:
+    def __init__(
+        self, api_key: str = "key-test", lists: list[str] | None = None, *, omitted_subscribed: str = "keep"
+    ) -> None:
         super().__init__()
         self.api_key = api_key
+        # Mailgun documents `subscribed` as defaulting to yes, but not whether an upsert that
+        # leaves it out keeps an existing member's status ("keep") or resets it ("reset").
+        # Both are served, so a preset can be proven right under either.
+        if omitted_subscribed not in ("keep", "reset"):
+            raise ValueError("omitted_subscribed is 'keep' or 'reset'")
+        self.omitted_subscribed = omitted_subscribed
         self.lists: dict[str, dict[str, Any]] = {}
         for address in lists or []:
             self.add_list(address)
@@ -50,6 +58,7 @@ class MailgunFake(FakeVendor):
 
     def configure(self, settings: dict[str, Any]) -> None:
         self.api_key = settings.get("api_key", self.api_key)
+        self.omitted_subscribed = settings.get("omitted_subscribed", self.omitted_subscribed)
         for address in settings.get("lists", []):
             self.add_list(address)
 
@@ -156,6 +165,8 @@ class MailgunFake(FakeVendor):
             existing["name"] = form["name"]
         if subscribed is not None:
             existing["subscribed"] = subscribed
+        elif self.omitted_subscribed == "reset":
+            existing["subscribed"] = True  # the documented default, applied to an existing member
         if vars_ is not None:
             existing["vars"] = vars_
         return FakeResponse.json(200, {"member": _member_view(existing), "message": message})

@@ -62,12 +62,15 @@ class RecordingFake(FakeVendor):
         credential: tuple[str, str] | None = None,
         extra: list[Route] | None = None,
     ) -> RecordingFake:
-        """Routes for the preset's request and each variant; ``answers`` maps a name to (status, body)."""
+        """A route for each of the preset's requests; ``answers`` maps a request name to (status, body)."""
         answers = answers or {}
         routes = list(extra or [])
-        for spec in [*(variant for _, variant in preset.request.variants), preset.request]:
-            status, body = answers.get(spec.name, (200, {}))
-            routes.append(Route(spec.name, path_pattern(spec.url_source), status, body, spec.validator))
+        for step in preset.steps:
+            status, body = answers.get(step.name, (200, {}))
+            method = step.method_source if "{{" not in step.method_source else None
+            routes.append(Route(step.name, path_pattern(step.url_source), status, body, step.validator, method))
+        # The most specific path first: `{{ x }}/events` before `{{ x }}`, which matches anything.
+        routes.sort(key=lambda route: -len(re.sub(r"\.\*|\[\^/\]\*", "", route.path.pattern)))
         return cls(routes, credential)
 
     def handle(self, request: FakeRequest) -> FakeResponse:
@@ -75,15 +78,12 @@ class RecordingFake(FakeVendor):
             header, expected = self.credential_header
             if request.headers.get(header.lower()) != expected:
                 return FakeResponse.json(401, {"errors": [{"message": "authorization required"}]})
-        route = next(
-            (
-                r
-                for r in self.routes
-                if r.path.fullmatch(request.path) and (r.method is None or r.method == request.method)
-            ),
-            None,
-        )
-        if route is None:
+        candidates = [
+            r
+            for r in self.routes
+            if r.path.fullmatch(request.path) and (r.method is None or r.method == request.method)
+        ]
+        if not candidates:
             return FakeResponse.json(404, {"errors": [{"message": f"no route for {request.path}"}]})
         body: Any = None
         if request.body:
@@ -91,10 +91,20 @@ class RecordingFake(FakeVendor):
                 body = request.json()
             except ValueError:
                 return FakeResponse.json(400, {"errors": [{"message": "body is not JSON"}]})
-        if route.validator is not None:
-            problems = sorted(e.message for e in route.validator.plain.iter_errors(body))
-            if problems:
-                return FakeResponse.json(400, {"errors": [{"message": p} for p in problems]})
+        # Several requests of a preset may share a URL (one per payload shape): the route is
+        # the first whose schema the body passes; if none passes, the first one's complaints.
+        route, problems = candidates[0], list[str]()
+        for candidate in candidates:
+            found = (
+                sorted(e.message for e in candidate.validator.plain.iter_errors(body)) if candidate.validator else []
+            )
+            if not found:
+                route, problems = candidate, []
+                break
+            if candidate is candidates[0]:
+                problems = found
+        if problems:
+            return FakeResponse.json(400, {"errors": [{"message": p} for p in problems]})
         self.received.append(
             {
                 "route": route.name,

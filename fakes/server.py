@@ -91,6 +91,8 @@ class Fault:
     seconds: float = 0.0
     times: int = 1
     path_contains: str = ""
+    #: Only requests whose body holds this text (e.g. one contact's address).
+    body_contains: str = ""
 
 
 @dataclass
@@ -193,10 +195,10 @@ class FakeServer:
         with self.vendor.lock:
             return self.vendor.snapshot()
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, request: FakeRequest) -> Fault | None:
         with self._lock:
             for fault in list(self.faults):
-                if fault.path_contains in path:
+                if fault.path_contains in request.path and fault.body_contains.encode() in request.body:
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)
@@ -231,7 +233,7 @@ class FakeServer:
             with self._lock:
                 pause = self._random.uniform(*self.latency)
             time.sleep(pause)
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request)
         if fault is not None and fault.kind == "drop":
             entry["status"] = "dropped"
             self._record(entry)

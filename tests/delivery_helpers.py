@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from typing import Any
 
 from relay import CompiledPreset
@@ -46,14 +48,24 @@ def deliverer(
     server: FakeServer,
     *,
     read_timeout: float = 5.0,
-    sleeps: Sleeps | None = None,
+    sleeps: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    max_attempts: int | None = None,
+    deadline: float | None = None,
 ) -> Deliverer:
     resolved = preset.resolve_settings(settings, environ={})
     transport = RedirectTransport(
         RequestsTransport(connect_timeout=2.0, read_timeout=read_timeout), redirects(preset, server)
     )
     return Deliverer(
-        preset, resolved, transport, sleep=sleeps if sleeps is not None else Sleeps(), rng=random.Random(7)
+        preset,
+        resolved,
+        transport,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+        clock=clock,
+        rng=random.Random(7),
+        max_attempts=max_attempts,
+        deadline=deadline,
     )
 
 

@@ -99,7 +99,7 @@ MISTAKES = [
     (
         "misspelled key",
         ["validate", f"{BROKEN}/typo_in_key.yaml"],
-        ["typo_in_key.yaml:37:3: /request/encodng: unknown key 'encodng'", "did you mean 'encoding'?"],
+        ["typo_in_key.yaml:37:5: /requests/0/shema: unknown key 'shema'", "did you mean 'schema'?"],
     ),
     (
         "bad JMESPath",
@@ -120,21 +120,21 @@ MISTAKES = [
         "setting used but not declared",
         ["validate", f"{BROKEN}/undeclared_setting.yaml"],
         [
-            "undeclared_setting.yaml:34:8: /request/url: 'settings.list_id' is not declared",
+            "undeclared_setting.yaml:36:10: /requests/0/url: 'settings.list_id' is not declared",
             "Or declare 'list_id' under `settings:`",
         ],
     ),
     (
         "wrong type",
         ["validate", f"{BROKEN}/wrong_type.yaml"],
-        ["wrong_type.yaml:12:13: /settings/token/secret: 'yes please' is not of type 'boolean'", "write true or false"],
+        ["wrong_type.yaml:12:13: /settings/token/secret: 'yes-please' is not of type 'boolean'", "write true or false"],
     ),
     (
         "body fails its own request schema in a golden",
         ["golden", "--presets", TEACHING, "body_fails_schema"],
         [
             "body_fails_schema/golden/identify.yaml:3:1: /event: rendering this case failed",
-            "body_fails_schema/preset.yaml:39:13: /request/body/Action: the template that produced it",
+            "body_fails_schema/preset.yaml:39:15: /requests/0/body/Action: the template that produced it",
             "change the preset's template, or its request schema",
         ],
     ),
@@ -142,7 +142,7 @@ MISTAKES = [
         "unreachable rule",
         ["validate", f"{BROKEN}/unreachable_rule.yaml"],
         [
-            "unreachable_rule.yaml:23:5: /rules/1: rule 'granted' can never fire",
+            "unreachable_rule.yaml:22:5: /rules/1: rule 'granted' can never fire",
             "give the earlier rule a `when`, or move this rule above it",
         ],
     ),
@@ -155,7 +155,7 @@ MISTAKES = [
         "secret written inline",
         ["validate", f"{BROKEN}/inline_secret.yaml"],
         [
-            "inline_secret.yaml:35:31: /request/auth/token: a credential is written inline in the preset",
+            "inline_secret.yaml:32:29: /auth/token: a credential is written inline in the preset",
             "declare a `secret: true` setting and write `{{ settings.<name> }}` here",
         ],
     ),
@@ -207,7 +207,7 @@ def test_pre_commit_hooks_run_against_a_user_repository(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stdout + run.stderr
     broken = repo / "presets" / "acme_crm" / "preset.yaml"
-    broken.write_text(broken.read_text().replace("encoding: json", "encodng: json"))
+    broken.write_text(broken.read_text().replace("    method: POST", "    methd: POST"))
     run = subprocess.run(
         [sys.executable, "-m", "relay", "validate", "--presets", "presets"],
         cwd=repo,
@@ -216,7 +216,7 @@ def test_pre_commit_hooks_run_against_a_user_repository(tmp_path: Path) -> None:
         check=False,
         timeout=60,
     )
-    assert run.returncode == 1 and "unknown key 'encodng'" in run.stdout
+    assert run.returncode == 1 and "unknown key 'methd'" in run.stdout
 
 
 def test_relay_presets_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

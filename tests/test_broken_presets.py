@@ -52,6 +52,9 @@ def test_the_corpus_covers_the_required_mistakes() -> None:
         "bad_jinja_syntax",
         "unknown_filter",
         "undefined_name",
+        "missing_without_as",
+        "rule_without_effect",
+        "mapping_after_catch_all",
         "wrong_type",
         "missing_section",
     } <= names

@@ -18,7 +18,7 @@ SEND_CASES = [
     case
     for name in ("mailgun", "mailjet")
     for case in discover_cases(name)
-    if case.has_expectation and case.expected.get("decision") == "send" and not case.lookup_response_given
+    if case.has_expectation and case.expected.get("decision") == "send" and not case.answers
 ]
 
 
@@ -29,7 +29,7 @@ def test_every_golden_send_path_lands_in_the_fake(case: GoldenCase, presets: dic
     with FakeServer(fake_for(preset, settings)) as server:
         outcome = deliverer(preset, settings, server).deliver(case.event)
         assert outcome.status == "delivered", outcome
-        body = case.expected["request"]["body"]
+        body = case.expected["requests"][-1]["body"]
         if preset.name == "mailgun":
             vendor = server.vendor
             assert isinstance(vendor, MailgunFake)
@@ -124,12 +124,31 @@ def test_transient_failures_are_retried_until_success(
         assert isinstance(vendor, MailjetFake) and vendor.contact("sam@example.com") is not None
 
 
-def test_retries_stop_at_max_attempts(mailjet: CompiledPreset) -> None:
+def test_retries_stop_at_max_attempts_when_one_is_set(mailjet: CompiledPreset) -> None:
     with FakeServer(fake_for(mailjet, MAILJET_SETTINGS)) as server:
         server.inject(Fault("status", status=503, times=99))
-        outcome = deliverer(mailjet, MAILJET_SETTINGS, server).deliver(SIGNUP)
+        outcome = deliverer(mailjet, MAILJET_SETTINGS, server, max_attempts=4).deliver(SIGNUP)
     assert outcome.status == "failed"
-    assert (outcome.http_status, outcome.attempts) == (503, mailjet.delivery.max_attempts)
+    assert (outcome.http_status, outcome.attempts) == (503, 4)
+
+
+def test_retries_go_on_until_the_delivery_deadline(mailjet: CompiledPreset) -> None:
+    """No cap by default: a 5xx outage is ridden out for as long as the deadline allows."""
+    assert mailjet.delivery.max_attempts is None and mailjet.delivery.deadline == 86400
+    now = [1_700_000_000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with FakeServer(fake_for(mailjet, MAILJET_SETTINGS)) as server:
+        server.inject(Fault("status", status=503, times=30))
+        outcome = deliverer(mailjet, MAILJET_SETTINGS, server, sleeps=sleep, clock=lambda: now[0]).deliver(SIGNUP)
+        assert outcome.status == "delivered" and outcome.attempts == 31
+        server.inject(Fault("status", status=503, times=10_000))
+        short = deliverer(mailjet, MAILJET_SETTINGS, server, sleeps=sleep, clock=lambda: now[0], deadline=120)
+        failed = short.deliver(SIGNUP)
+    assert failed.status == "failed" and failed.http_status == 503
+    assert "still failing after the delivery deadline" in str(failed.reason)
 
 
 @pytest.mark.parametrize(
@@ -265,3 +284,56 @@ def test_token_bucket_paces_requests() -> None:
         bucket.acquire()
     assert waits == pytest.approx([0.1, 0.1, 0.1])  # a burst of 2, then 10 per second
     assert now[0] == pytest.approx(0.3)
+
+
+def _consent(email: str, marketing: bool | None, plan: str) -> dict[str, Any]:
+    context: dict[str, Any] = {} if marketing is None else {"consent": {"canonical": {"marketing": marketing}}}
+    return {"type": "identify", "traits": {"email": email, "plan": plan}, "context": context}
+
+
+@pytest.mark.parametrize("omitted_subscribed", ["keep", "reset"])
+def test_mailgun_unknown_consent_never_changes_a_members_status(
+    mailgun: CompiledPreset, omitted_subscribed: str
+) -> None:
+    """Whatever Mailgun does with an upsert that leaves `subscribed` out, unknown consent keeps the status."""
+    vendor = MailgunFake(
+        api_key=MAILGUN_SETTINGS["api_key"],
+        lists=[MAILGUN_SETTINGS["list_address"]],
+        omitted_subscribed=omitted_subscribed,
+    )
+    with FakeServer(vendor) as server:
+        delivery = deliverer(mailgun, MAILGUN_SETTINGS, server)
+        events = [
+            _consent("kept@example.com", False, "free"),  # withdrawn: unsubscribed
+            _consent("kept@example.com", None, "pro"),  # unknown: must stay unsubscribed
+            _consent("new@example.com", None, "free"),  # unknown, new member: Mailgun's default
+        ]
+        assert [delivery.deliver(e).status for e in events] == ["delivered"] * 3
+        kept = vendor.member(MAILGUN_SETTINGS["list_address"], "kept@example.com")
+        new = vendor.member(MAILGUN_SETTINGS["list_address"], "new@example.com")
+    assert kept is not None and (kept["subscribed"], kept["vars"]["plan"]) == (False, "pro")
+    assert new is not None and new["subscribed"] is True
+
+
+def test_the_mailgun_fake_serves_both_readings_of_an_omitted_subscribed() -> None:
+    """The switch itself: without relay's explicit status, 'reset' re-subscribes, 'keep' does not."""
+    from relay.fakes import FakeRequest
+
+    outcomes = {}
+    for behaviour in ("keep", "reset"):
+        vendor = MailgunFake(api_key="k", lists=["l@mg.example.com"], omitted_subscribed=behaviour)
+        for form in ("address=a%40example.com&subscribed=no&upsert=yes", "address=a%40example.com&upsert=yes"):
+            vendor.handle(
+                FakeRequest(
+                    "POST",
+                    "/v3/lists/l@mg.example.com/members",
+                    "/v3/lists/l@mg.example.com/members",
+                    {},
+                    {"authorization": "Basic YXBpOms=", "content-type": "application/x-www-form-urlencoded"},
+                    form.encode(),
+                )
+            )
+        member = vendor.member("l@mg.example.com", "a@example.com")
+        assert member is not None
+        outcomes[behaviour] = member["subscribed"]
+    assert outcomes == {"keep": False, "reset": True}

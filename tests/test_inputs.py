@@ -54,6 +54,11 @@ BAD_RUN_OPTIONS = [
         ["/relay/rate_limit/burst: 0 is less", "/relay/rate_limit/rate: 100000 is greater"],
     ),
     ("relay: [1, 2]", ["/relay: [1, 2] is not of type 'object'"]),
+    ("relay: {deadline: -5}", ["/relay/deadline: -5 is less than or equal to the minimum of 0"]),
+    (
+        "relay: {deadline: forever, dedline: 3}",
+        ["/relay/deadline: 'forever' is not of type 'number'", "did you mean 'deadline'?"],
+    ),
     (
         "relay: {max_attempts: 2.5}\nlist_idd: 3",
         ["/relay/max_attempts: 2.5 is not of type 'integer'", "list_idd: unknown setting"],
@@ -72,15 +77,16 @@ def test_bad_run_options_are_all_reported_with_exit_2(tmp_path: Path, block: str
 
 
 def test_good_run_options_are_read() -> None:
-    raw = {"token": "t", "relay": {"rate_limit": {"rate": 2.5, "burst": 4}, "max_attempts": 3}}
+    raw = {"token": "t", "relay": {"rate_limit": {"rate": 2.5, "burst": 4}, "max_attempts": 3, "deadline": 60}}
     rest, options = split_run_options(raw)
-    assert rest == {"token": "t"} and options == RunOptions(rate=2.5, burst=4, max_attempts=3)
+    assert rest == {"token": "t"} and options == RunOptions(rate=2.5, burst=4, max_attempts=3, deadline=60)
     assert split_run_options({"relay": {}})[1] == RunOptions()
 
 
 def test_the_run_options_schema_ships_with_the_package() -> None:
     schema = json.loads(run_options_schema_path().read_text(encoding="utf-8"))
-    assert set(schema["properties"]) == {"rate_limit", "max_attempts"} and schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"rate_limit", "max_attempts", "deadline"}
+    assert schema["additionalProperties"] is False
 
 
 def test_a_settings_syntax_error_names_the_settings_file(tmp_path: Path) -> None:

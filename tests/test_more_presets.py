@@ -27,16 +27,16 @@ HOSTS = {
 }
 ANSWERS: dict[str, dict[str, tuple[int, Any]]] = {
     "sendgrid": {
-        "default": (202, {"job_id": "2387e363-4104-4225-8960-4a5758492351"}),
+        "upsert": (202, {"job_id": "2387e363-4104-4225-8960-4a5758492351"}),
         "suppress": (201, {"recipient_emails": ["x@example.com"]}),
     },
-    "brevo": {"default": (201, {"id": 42})},
+    "brevo": {"contact": (201, {"id": 42})},
     "klaviyo": {
-        "default": (201, {"data": {"type": "profile", "id": "01GDDKASAP8TKDDA2GRZDSVP4H"}}),
+        "profile": (201, {"data": {"type": "profile", "id": "01GDDKASAP8TKDDA2GRZDSVP4H"}}),
         "subscribe": (202, None),
         "unsubscribe": (202, None),
     },
-    "webhook": {"default": (200, {"ok": True}), "event_as_is": (204, None)},
+    "webhook": {"canonical": (200, {"ok": True}), "event_as_is": (204, None)},
 }
 
 
@@ -79,14 +79,13 @@ def test_golden_send_paths_pass_the_recording_fake(case: GoldenCase, presets: di
     fake = RecordingFake.for_preset(preset, ANSWERS[case.preset], credential(case.preset, case.settings))
     outcome = deliver(preset, case.settings, case.event, fake)
     assert outcome.status == "delivered", outcome
-    assert len(fake.received) == 1
-    received = fake.received[0]
-    expected = case.expected["request"]
-    assert received["method"] == expected["method"]
-    assert received["body"] == expected["body"]
-    assert received["path"].endswith(expected["url"].split("://", 1)[1].split("/", 1)[1].rsplit("?")[0]) or (
-        case.preset == "webhook"
-    )
+    expected_requests = case.expected["requests"]
+    assert [r["route"] for r in fake.received] == [r["step"] for r in expected_requests]
+    for received, expected in zip(fake.received, expected_requests, strict=True):
+        assert received["method"] == expected["method"]
+        assert received["body"] == expected["body"]
+        path = expected["url"].split("://", 1)[1].split("/", 1)[1].rsplit("?")[0]
+        assert received["path"].endswith(path) or case.preset == "webhook"
 
 
 def test_webhook_signature_verifies_over_the_exact_bytes(webhook: CompiledPreset) -> None:

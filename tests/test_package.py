@@ -47,7 +47,9 @@ def test_the_public_api_renders_decides_and_builds() -> None:
     event = json.loads((ROOT / "examples" / "mailjet-signed-up.json").read_text())
     plan = relay.decide(preset, event, settings)
     assert (plan.action, plan.rule, plan.order_key) == ("send", "consent_granted", "jane.doe@example.com")
-    request = relay.build(preset, plan, now=0.0)
+    (step,) = preset.steps
+    request = relay.build(preset, plan, step, now=0.0)
+    assert request is not None
     assert request.content == relay.render(preset, event, settings, now=0.0).request.content  # type: ignore[union-attr]
     assert json.loads(request.content)["Action"] == "addforce"
 

@@ -45,13 +45,16 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
     assert decision.to_dict() == {
         "decision": "send",
         "reason": None,
-        "rule": None,
-        "request": {
-            "method": "POST",
-            "url": "https://api.acme.test/v1/audiences/main/contacts",
-            "headers": {"Content-Type": "application/json", "Authorization": "Bearer <redacted>"},
-            "body": {"email": "ann@example.com", "name": "Ann", "status": "unchanged"},
-        },
+        "rule": "unknown",
+        "requests": [
+            {
+                "step": "contact",
+                "method": "POST",
+                "url": "https://api.acme.test/v1/audiences/main/contacts",
+                "headers": {"Content-Type": "application/json", "Authorization": "Bearer <redacted>"},
+                "body": {"email": "ann@example.com", "name": "Ann", "status": "unchanged"},
+            }
+        ],
     }
     dropped = relay.render(preset, {"type": "identify", "traits": {"name": "No Mail"}}, settings)
     assert (dropped.action, dropped.rule) == ("drop", "no_email")

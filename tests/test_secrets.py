@@ -58,7 +58,7 @@ def test_render_output_does_not_depend_on_the_secret(tmp_path: Path, secret: str
     assert shown[secret] == shown[OTHER]
     assert "Basic <redacted>" in shown[secret] and "jane.doe@example.com" in shown[secret]
     if output == "json":
-        request = json.loads(shown[secret])["request"]
+        request = json.loads(shown[secret])["requests"][-1]
         assert request["url"] == "https://api.mailjet.com/v3/REST/contactslist/10001/managecontact"
         assert request["body"]["Email"] == "jane.doe@example.com" and request["body"]["Action"] == "addforce"
 
@@ -71,14 +71,14 @@ def test_golden_output_does_not_depend_on_the_secret(mailjet: CompiledPreset, se
         return outcome_of(mailjet, {"api_key": "k", "secret_key": value, "list_id": 10001}, event)
 
     assert pinned(secret) == pinned(OTHER)
-    assert pinned(secret)["request"]["headers"]["Authorization"] == "Basic <redacted>"
+    assert pinned(secret)["requests"][-1]["headers"]["Authorization"] == "Basic <redacted>"
 
 
 def _flow_preset(tmp_path: Path, *, header: bool = False, schema_text: str = '{"type": "object"}') -> CompiledPreset:
     """A preset whose secret reaches the URL path, a variable, a field and the body."""
     schema = tmp_path / f"body-{abs(hash(schema_text))}.schema.json"  # schemas are cached by path
     schema.write_text(schema_text)
-    extra_header = '    X-Token: "{{ settings.token }}"\n' if header else ""
+    extra_header = '      X-Token: "{{ settings.token }}"\n' if header else ""
     (tmp_path / "preset.yaml").write_text(
         f"""
 metadata: {{name: flow, title: Flow, version: 1.0.0, description: Where a secret goes.}}
@@ -87,8 +87,6 @@ settings:
   list: {{type: string, required: true}}
 selectors:
   email: traits.email
-variables:
-  proof: none
 rules:
   - {{name: prove, when: email is not none, set: {{proof: "{{{{ settings.token | sha256 }}}}"}}}}
 mappings:
@@ -97,19 +95,20 @@ mappings:
     fields:
       who: "{{{{ email }}}}"
       proof: "{{{{ proof }}}}"
-request:
-  method: POST
-  url: "https://hooks.example.test/{{{{ settings.token }}}}/lists/{{{{ settings.list }}}}"
-  auth: {{type: basic, username: "{{{{ settings.list }}}}", password: "{{{{ settings.token }}}}"}}
-  headers:
-    X-List: "{{{{ settings.list }}}}"
-{extra_header}  encoding: json
-  schema: {schema}
-  body:
-    Email: "{{{{ fields.who }}}}"
-    Proof: "{{{{ fields.proof }}}}"
-    Note: "list {{{{ settings.list }}}} for {{{{ fields.who }}}}"
-    Nested: {{a: "{{{{ settings.list }}}}", b: "{{{{ settings.token ~ '!' }}}}"}}
+auth: {{type: basic, username: "{{{{ settings.list }}}}", password: "{{{{ settings.token }}}}"}}
+requests:
+  - name: hook
+    method: POST
+    url: "https://hooks.example.test/{{{{ settings.token }}}}/lists/{{{{ settings.list }}}}"
+    headers:
+      X-List: "{{{{ settings.list }}}}"
+{extra_header}    encoding: json
+    schema: {schema}
+    body:
+      Email: "{{{{ fields.who }}}}"
+      Proof: "{{{{ fields.proof }}}}"
+      Note: "list {{{{ settings.list }}}} for {{{{ fields.who }}}}"
+      Nested: {{a: "{{{{ settings.list }}}}", b: "{{{{ settings.token ~ '!' }}}}"}}
 """
     )
     return load_preset(tmp_path)
@@ -125,23 +124,26 @@ def test_values_derived_from_a_secret_are_redacted_where_they_stand(tmp_path: Pa
     preset = _flow_preset(tmp_path)
     decision = relay.render(preset, JANE, preset.resolve_settings({"token": secret, "list": "main"}, environ={}))
     assert decision.request is not None and secret in decision.request.url  # what is sent is untouched
-    assert decision.to_dict()["request"] == {
-        "method": "POST",
-        "url": "https://hooks.example.test/<redacted>/lists/main",
-        "headers": {"Content-Type": "application/json", "X-List": "main", "Authorization": "Basic <redacted>"},
-        "body": {
-            "Email": "jane@example.com",
-            "Proof": "<redacted>",  # a hash of the secret, through a variable and a field
-            "Note": "list main for jane@example.com",
-            "Nested": {"a": "main", "b": "<redacted>"},
-        },
-    }
+    assert decision.to_dict()["requests"] == [
+        {
+            "step": "hook",
+            "method": "POST",
+            "url": "https://hooks.example.test/<redacted>/lists/main",
+            "headers": {"Content-Type": "application/json", "X-List": "main", "Authorization": "Basic <redacted>"},
+            "body": {
+                "Email": "jane@example.com",
+                "Proof": "<redacted>",  # a hash of the secret, through a variable and a field
+                "Note": "list main for jane@example.com",
+                "Nested": {"a": "main", "b": "<redacted>"},
+            },
+        }
+    ]
 
 
 def test_a_secret_in_a_header_template_and_in_the_query_string(tmp_path: Path) -> None:
     preset = _flow_preset(tmp_path, header=True)
     settings = preset.resolve_settings({"token": "tok-1", "list": "main"}, environ={})
-    assert relay.render(preset, JANE, settings).to_dict()["request"]["headers"]["X-Token"] == "<redacted>"
+    assert relay.render(preset, JANE, settings).to_dict()["requests"][0]["headers"]["X-Token"] == "<redacted>"
     fixture = ROOT / "tests" / "fixtures" / "base_preset.yaml"
     text = fixture.read_text().replace(
         'auth: {type: bearer, token: "{{ settings.token }}"}',
@@ -155,7 +157,8 @@ def test_a_secret_in_a_header_template_and_in_the_query_string(tmp_path: Path) -
     decision = relay.render(tiny, JANE, tiny.resolve_settings({"token": "e", "list": "example"}, environ={}))
     assert decision.request is not None and decision.request.url.endswith("?page=1&key=e")
     assert (
-        decision.to_dict()["request"]["url"] == "https://api.example.test/lists/example/members?page=1&key=<redacted>"
+        decision.to_dict()["requests"][0]["url"]
+        == "https://api.example.test/lists/example/members?page=1&key=<redacted>"
     )
 
 
@@ -165,8 +168,8 @@ def test_a_form_field_holding_a_secret_inside_a_mapping_is_redacted_whole(tmp_pa
     (tmp_path / "preset.yaml").write_text(text)
     form = load_preset(tmp_path)
     body = relay.render(form, JANE, form.resolve_settings({"token": "t0k", "list": "l"}, environ={})).to_dict()
-    assert body["request"]["body"]["Nested"] == "<redacted>"  # a JSON text in one form field
-    assert body["request"]["body"]["Email"] == "jane@example.com"
+    assert body["requests"][0]["body"]["Nested"] == "<redacted>"  # a JSON text in one form field
+    assert body["requests"][0]["body"]["Email"] == "jane@example.com"
 
 
 def test_a_credential_an_http_header_cannot_carry_is_a_render_error(tmp_path: Path) -> None:
@@ -174,12 +177,12 @@ def test_a_credential_an_http_header_cannot_carry_is_a_render_error(tmp_path: Pa
     settings = preset.resolve_settings({"token": SECRETS["unicode"], "list": "main"}, environ={})
     with pytest.raises(RenderError) as caught:
         relay.render(preset, JANE, settings)
-    assert caught.value.field == "/request/headers/X-Token"
+    assert caught.value.field == "/requests/0/headers/X-Token"
     assert "cannot carry" in str(caught.value) and SECRETS["unicode"] not in str(caught.value)
     # A bearer token is sent as it is, so it cannot hold what a header cannot (Basic auth encodes it).
     sendgrid = load_preset("sendgrid")
     settings = sendgrid.resolve_settings({**discover_cases("sendgrid")[0].settings, "api_key": "ключ"}, environ={})
-    with pytest.raises(RenderError, match=r"/request/auth: header 'Authorization' has characters") as caught:
+    with pytest.raises(RenderError, match=r"/requests/\d/auth: header 'Authorization' has characters") as caught:
         relay.render(sendgrid, {**JANE, "context": {"consent": {"canonical": {"marketing": True}}}}, settings)
     assert "ключ" not in str(caught.value)
 
@@ -253,7 +256,12 @@ def test_a_dry_run_and_its_failures_do_not_depend_on_the_secret(tmp_path: Path, 
     ("auth", "header", "shown"),
     [
         ('{type: api_key, in: header, name: X-Key, value: "{{ settings.token }}"}', "X-Key", "<redacted>"),
-        ('{type: bearer, scheme: Token, token: "{{ settings.token }}"}', "Authorization", "Token <redacted>"),
+        ('{type: bearer, token: "{{ settings.token }}"}', "Authorization", "Bearer <redacted>"),
+        (
+            '{type: api_key, in: header, name: Authorization, value: "Token {{ settings.token }}"}',
+            "Authorization",
+            "Token <redacted>",
+        ),
         (
             '{type: basic, username: "{{ settings.list }}", password: "{{ settings.token }}"}',
             "Authorization",
@@ -269,5 +277,5 @@ def test_a_credential_is_hidden_whole_even_with_spaces_in_it(
     (tmp_path / "preset.yaml").write_text(text.replace("../../schemas", str(ROOT / "schemas")))
     preset = load_preset(tmp_path)
     settings = preset.resolve_settings({"token": "first-word second-word", "list": "l"}, environ={})
-    review = relay.render(preset, JANE, settings).to_dict()["request"]
+    review = relay.render(preset, JANE, settings).to_dict()["requests"][0]
     assert review["headers"][header] == shown and "first-word" not in json.dumps(review)

@@ -160,17 +160,24 @@ def test_per_contact_order_holds_under_concurrency(tmp_path: Path, mailjet: Comp
 
 
 def test_dead_letter_and_replay(tmp_path: Path, mailjet_fake: FakeServer) -> None:
+    """A missing list stops the destination: the first event fails with the hint, the rest wait parked."""
     events = tmp_path / "events.ndjson"
     events.write_text(ndjson([signup(f"u{i}@example.com") for i in range(3)] + [{"type": "page"}]))
     wrong = write(tmp_path / "wrong.json", {**MAILJET_SETTINGS, "list_id": 999})
-    args = send_args(tmp_path, mailjet_fake, events)
+    args = send_args(tmp_path, mailjet_fake, events, "--concurrency", "1")
     args[args.index("--settings") + 1] = str(wrong)
     code, out = relay(*args)
-    assert code == 1 and "Contact list 999 does not exist" in out
+    assert code == 1 and "Contact list 999 does not exist" in out and "the destination stopped" in out
     dead_path = tmp_path / "dead.ndjson"
     dead = [json.loads(line) for line in dead_path.read_text().splitlines()]
-    assert [(d["status"], d["attempts"]) for d in dead] == [(404, 1)] * 3
-    assert all(d["event"]["context"]["traits"]["email"].startswith("u") and d["hint"] for d in dead)
+    assert [(d["outcome"], d["status"], d["attempts"]) for d in dead] == [
+        ("failed", 404, 1),
+        ("parked", None, 0),
+        ("parked", None, 0),
+    ]
+    assert dead[0]["hint"] and all("the destination stopped at line 1" in d["error"] for d in dead[1:])
+    assert all(d["event"]["context"]["traits"]["email"].startswith("u") for d in dead)
+    assert len(mailjet_fake.requests("POST")) == 1
     assert "sec-test-0000" not in dead_path.read_text()
     right = write(tmp_path / "right.json", MAILJET_SETTINGS)
     code, out = relay(

@@ -9,11 +9,11 @@ edited, and a test fails when a checked-in page is stale.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from ..expr.templates import Renderer
 from ..preset.locate import presets_root_of
-from ..preset.model import AuthSpec, CompiledPreset, MappingSpec
+from ..preset.model import Auths, CompiledPreset, MappingSpec
 from .golden import discover_cases, run_case
 
 __all__ = ["render_docs"]
@@ -59,16 +59,15 @@ def _mappings(preset: CompiledPreset) -> list[str]:
     lines = ["| mapping | matches | fields it sets |", "|---|---|---|"]
     for mapping in preset.mappings:
         own = mapping.field_names
-        lines.append(
-            f"| `{mapping.name}` | {_match_text(mapping)} | "
-            f"{', '.join(f'`{f}`' for f in own) or '(shared fields only)'} |"
-        )
+        sets = f"drop: *{mapping.drop}*" if mapping.drop else ", ".join(f"`{f}`" for f in own) or "(shared fields only)"
+        lines.append(f"| `{mapping.name}` | {_match_text(mapping) or 'any other event'} | {sets} |")
     if preset.shared_field_names:
         lines.append("")
         shared = ", ".join(f"`{f}`" for f in preset.shared_field_names)
         lines.append(f"Every mapping also sets the shared fields: {shared}.")
-    lines.append("")
-    lines.append(f"Any other event is dropped: *{preset.unmapped_reason}*.")
+    if all(mapping.clauses for mapping in preset.mappings):
+        lines.append("")
+        lines.append("Any other event is dropped: *no mapping matches this event*.")
     return lines
 
 
@@ -93,18 +92,19 @@ def _rules(preset: CompiledPreset) -> list[str]:
         lines.append(f"| {index} | `{rule.name}` | {_code(rule.when_source or 'always')} | {effect} |")
     if preset.variables:
         lines.append("")
-        lines.append(
-            "Defaults when no rule sets them: "
-            + ", ".join(f"`{k}` = `{json.dumps(v)}`" for k, v in preset.variables.items())
-            + "."
-        )
+        names = ", ".join(f"`{name}`" for name in preset.variables)
+        lines.append(f"Variables ({names}) are null until a rule sets them.")
+    if len(preset.extends) > 1:
+        lines.append("")
+        shared = ", ".join(f"`{Path(file).name}`" for file in preset.extends[1:])
+        lines.append(f"Built on {shared} (`extends`).")
     return lines
 
 
-def _auth_text(auths: tuple[tuple[Renderer | None, AuthSpec], ...]) -> str:
+def _auth_text(auths: Auths) -> str:
     texts = []
     for _when, auth in auths:
-        text = auth.kind + (f" ({auth.scheme})" if auth.kind == "bearer" and auth.scheme != "Bearer" else "")
+        text = auth.kind
         if auth.kind == "api_key":
             text += f" in {auth.location} `{auth.name}`"
         if auth.when_source is not None:
@@ -113,48 +113,44 @@ def _auth_text(auths: tuple[tuple[Renderer | None, AuthSpec], ...]) -> str:
     return "; ".join(texts) or "none"
 
 
-def _request(preset: CompiledPreset) -> list[str]:
-    request = preset.request
-    lines = ["| request | when | method | URL | schema |", "|---|---|---|---|---|"]
-    for _when, variant in request.variants:
+def _requests(preset: CompiledPreset) -> list[str]:
+    lines = [
+        "Each event makes these requests, in order; a request runs when its `when` holds.",
+        "",
+        "| request | role | when | method | URL | schema |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step in preset.steps:
         lines.append(
-            f"| `{variant.name}` | `{_cell(variant.when_source)}` | {_code(variant.method_source)} "
-            f"| {_code(variant.url_source)} | {_code(variant.schema_source)} |"
+            f"| `{step.name}` | {step.role} | {_code(step.when_source or 'always')} | {_code(step.method_source)} "
+            f"| {_code(step.url_source)} | {_code(step.schema_source)} |"
         )
-    lines.append(
-        f"| `default` | otherwise | {_code(request.method_source)} | {_code(request.url_source)} "
-        f"| {_code(request.schema_source)} |"
-    )
+    for step in preset.steps:
+        if step.bind is not None:
+            missing = f" (a status in {sorted(step.missing)} means nothing there: null)" if step.missing else ""
+            lines.append("")
+            lines.append(f"`{step.name}` binds its answer to `{step.bind}`{missing} for the requests after it.")
+    auth = _auth_text(preset.steps[0].auth) if preset.steps else "none"
+    encodings = sorted({step.encoding for step in preset.steps if step.body is not None}) or ["none"]
     lines.append("")
-    lines.append(f"Auth: {_auth_text(request.auth)}. Body encoding: {request.encoding}.")
-    if preset.lookup is not None:
-        lookup = preset.lookup
-        lines.append("")
-        lines.append(
-            f"Before writing, relay reads `{lookup.request.url_source}` (a status in "
-            f"{sorted(lookup.missing)} means nothing there yet) and binds the answer to `{lookup.name}`."
-        )
-    sig = request.signature
-    if sig is not None:
-        lines.append("")
-        lines.append(
-            f"Requests are signed: `{sig.header}` carries an HMAC-{sig.algorithm.upper()}"
-            + (
-                f" over `<{sig.timestamp_header}>.` + the body bytes"
-                if sig.timestamp_header
-                else " over the body bytes"
-            )
-            + (f", when `{sig.when_source}`" if sig.when_source is not None else "")
-            + "."
-        )
+    lines.append(f"Auth: {auth}. Body encoding: {', '.join(encodings)}.")
     return lines
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
 
 
 def _delivery(preset: CompiledPreset) -> list[str]:
     policy = preset.delivery
     lines = [
-        f"- Attempts: up to {policy.max_attempts}, with exponential backoff and jitter "
-        f"(base {policy.backoff_base} s, at most {policy.backoff_max} s).",
+        "- Retries: 429, 5xx, timeouts and connection errors are retried with exponential backoff and jitter "
+        f"(base {policy.backoff_base} s, at most {policy.backoff_max} s) for up to {_duration(policy.deadline)}"
+        + (f", at most {policy.max_attempts} attempts" if policy.max_attempts else "")
+        + "; 429s slow the rate instead of counting as failures.",
         f"- Rate limit: {policy.rate} requests/s, burst {policy.burst}." if policy.rate else "- No rate limit.",
         f"- Order: events with the same `{policy.order_by_source}` are delivered in input order."
         if policy.order_by_source is not None
@@ -165,6 +161,11 @@ def _delivery(preset: CompiledPreset) -> list[str]:
         when = f" when `{_cell(rule.when_source)}`" if rule.when_source is not None else ""
         lines.append(f"- `{rule.status_source}`{when} → {rule.outcome}.{hint}")
     lines.append("- Otherwise: 2xx succeeds; 429, 5xx, timeouts and connection errors are retried; other 4xx fail.")
+    if any(rule.outcome == "stop" for rule in policy.responses):
+        lines.append(
+            "- `stop`: the answer means nothing can be delivered (wrong credentials, a missing list): relay stops "
+            "sending, parks the rest of the stream in the dead letter, and exits with the hint."
+        )
     return lines
 
 
@@ -179,7 +180,7 @@ def _example(preset: CompiledPreset) -> list[str]:
                 f"From the golden case `{case.name}`: {_cell(case.description)}",
                 "",
                 "```json",
-                json.dumps(result.actual["request"], indent=2, ensure_ascii=False),
+                json.dumps(result.actual["requests"], indent=2, ensure_ascii=False),
                 "```",
             ]
     return ["(no sending golden case yet)"]
@@ -208,9 +209,9 @@ def render_docs(preset: CompiledPreset) -> str:
         "",
         *_rules(preset),
         "",
-        "## Request",
+        "## Requests",
         "",
-        *_request(preset),
+        *_requests(preset),
         "",
         "## Delivery",
         "",
@@ -221,5 +222,5 @@ def render_docs(preset: CompiledPreset) -> str:
         out += ["## Preflight checks (`relay check`)", ""]
         out += [f"- `{c.name}`: {c.description}" + (" (`--fix` can repair it)" if c.fix else "") for c in preset.checks]
         out.append("")
-    out += ["## Example request", "", *_example(preset), ""]
+    out += ["## Example requests", "", *_example(preset), ""]
     return "\n".join(out)

@@ -5,7 +5,8 @@ A case file looks like::
     description: what this case pins
     settings: {api_key: test-key, ...}     # fake values only
     event: {...}
-    expected: {decision, reason, rule, request}   # written by --update
+    answers: {existing: {...}}             # optional: what `read` steps get back, by `as` name
+    expected: {decision, reason, rule, requests}   # written by --update
 
 ``--update`` rewrites only ``expected`` (ruamel round-trip, so comments and the
 order of the inputs survive) and writes atomically.
@@ -18,7 +19,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,14 @@ class GoldenCase:
     settings: dict[str, Any]
     event: Any
     expected: Any  # _MISSING when the file has no expectation yet
-    lookup_response: Any = _MISSING  # the read-before-write answer to render with (None = missing)
-    now: float = GOLDEN_NOW  # the clock, for presets that sign with a timestamp
+    #: What `read` steps get back, by their `as` name (a name not given: nothing there).
+    answers: dict[str, Any] = field(default_factory=dict)
+    now: float = GOLDEN_NOW  # the clock, for presets that read `now` (timestamps, signatures)
     description: str = ""
 
     @property
     def has_expectation(self) -> bool:
         return self.expected is not _MISSING
-
-    @property
-    def lookup_response_given(self) -> bool:
-        return self.lookup_response is not _MISSING
 
     @property
     def id(self) -> str:
@@ -104,7 +102,7 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         raise GoldenError(str(exc)) from None
     if not isinstance(data, dict) or "event" not in data:
         raise GoldenError(f"{path}: a golden case needs at least an `event:`")
-    allowed = ("description", "settings", "event", "lookup_response", "now", "expected")
+    allowed = ("description", "settings", "event", "answers", "now", "expected")
     unknown = set(data) - set(allowed)
     if unknown:
         raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: {', '.join(allowed)})")
@@ -115,7 +113,7 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         data.get("settings") or {},
         data["event"],
         data.get("expected", _MISSING),
-        data.get("lookup_response", _MISSING),
+        dict(data.get("answers") or {}),
         float(data.get("now", GOLDEN_NOW)),
         str(data.get("description", "")),
     )
@@ -167,35 +165,28 @@ def outcome_of(
     preset: CompiledPreset,
     settings_raw: dict[str, Any],
     event: Any,
-    lookup_response: Any = _MISSING,
+    answers: dict[str, Any] | None = None,
     now: float = GOLDEN_NOW,
 ) -> dict[str, Any]:
-    """What a golden pins: the decision dict, or the error an event raises.
+    """What a golden pins: the decision dict with every request, or the error an event raises.
 
-    With ``lookup_response`` (a read-before-write answer; None for "missing") both
-    steps are pinned: ``lookup`` is the first request, ``request`` the final one.
     Goldens never read the environment, so a developer's real key cannot leak in.
     """
-    return _outcome(preset, settings_raw, event, lookup_response, now)[0]
+    return _outcome(preset, settings_raw, event, answers, now)[0]
 
 
 def _outcome(
-    preset: CompiledPreset, settings_raw: dict[str, Any], event: Any, lookup_response: Any, now: float
+    preset: CompiledPreset, settings_raw: dict[str, Any], event: Any, answers: dict[str, Any] | None, now: float
 ) -> tuple[dict[str, Any], RelayError | None]:
     try:
         settings = preset.resolve_settings(settings_raw, environ={})
-        first = render(preset, event, settings, now=now)
-        if first.lookup is None or lookup_response is _MISSING:
-            return first.to_dict(), None
-        final = render(preset, event, settings, lookup=lookup_response, looked_up=True, now=now).to_dict()
-        final["lookup"] = first.lookup.to_dict()
-        return final, None
+        return render(preset, event, settings, answers=answers, now=now).to_dict(), None
     except RelayError as exc:
         return {"decision": "error", "error": str(exc)}, exc
 
 
 def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
-    actual, failure = _outcome(preset, case.settings, case.event, case.lookup_response, case.now)
+    actual, failure = _outcome(preset, case.settings, case.event, case.answers, case.now)
     return GoldenResult(case, actual, failure)
 
 

@@ -25,7 +25,8 @@ _PRESET = """\
 # yaml-language-server: $schema={schema_ref}
 #
 # {name}: a new relay preset. Every section is explained where it stands; the
-# full reference is schemas/preset.schema.json (your editor autocompletes it).
+# full reference is the preset schema (your editor autocompletes it) and the
+# authoring guide.
 #
 # Try it:   relay validate{presets_flag} {name}
 #           relay golden{presets_flag} {name}      (after editing: relay golden{presets_flag} --update {name})
@@ -35,6 +36,12 @@ metadata:
   title: {title}
   version: 0.1.0
   description: Upserts identified visitors as contacts of {title}.
+
+# Shared fragments relay ships with: `contact` gives the `email` selector (and name,
+# first_name, last_name, company, plan) and drops events with no valid email;
+# `consent` sets `subscription` to subscribed or unsubscribed from marketing consent.
+# Change any of their rules here by name; see the authoring guide.
+extends: [contact, consent]
 
 # Configuration fields. Mark credentials `secret: true`: they are redacted
 # everywhere and may come from the environment variable named in `env`.
@@ -50,64 +57,45 @@ settings:
     default: https://api.example.com
     description: The API host.
 
-# JMESPath over the event. A list is tried in order; the first non-null wins.
+# More JMESPath over the event. A list is tried in order; the first non-null wins.
 selectors:
-  email:
-    from: [traits.email, context.traits.email, properties.email]
-    transform: normalize_email          # a Jinja filter chain applied to the value
-  first_name: [traits.first_name, context.traits.first_name]
-  marketing_consent: context.consent.canonical.marketing
+  user_id: [userId, user_id]
 
-# Names rules may set, with defaults.
-variables:
-  subscribed: null                      # null: unknown consent, leave the status alone
-
-# Ordered. A drop stops at once; for `set`, the first rule to set a variable wins.
-rules:
-  - name: no_email
-    when: email is none
-    drop: event has no email address
-  - name: invalid_email
-    when: not (email is valid_email)
-    drop: email is not a valid address
-  - name: consent_withdrawn
-    when: marketing_consent is false
-    set: {{subscribed: false}}
-  - name: consent_granted
-    when: marketing_consent is true
-    set: {{subscribed: true}}
-
-# Which events produce a request, and the fields each sets (merged over `fields`).
+# Which events produce requests, and the fields each sets (merged over `fields`).
+# A mapping without `match` takes every other event; with `drop` it drops them.
 fields:
   email: "{{{{ email }}}}"
+  subscribed: "{{{{ {{'subscribed': true, 'unsubscribed': false}}.get(subscription) }}}}"
 mappings:
   - name: identified
     match: {{type: identify}}
     fields:
       first_name: "{{{{ first_name }}}}"
+  - name: unmapped
+    drop: event is not in the {name} event mapping
 
-unmapped:
-  drop: event is not in the {name} event mapping
+auth: {{type: bearer, token: "{{{{ settings.api_key }}}}"}}
 
-# The HTTP request. Leaves are Jinja; a leaf that renders to null is left out.
-request:
-  method: POST
-  url: "{{{{ settings.base_url }}}}/v1/contacts"
-  auth: {{type: bearer, token: "{{{{ settings.api_key }}}}"}}
-  encoding: json
-  schema: {schema_file}
-  body:
-    email: "{{{{ fields.email }}}}"
-    first_name: "{{{{ fields.first_name }}}}"
-    subscribed: "{{{{ subscribed }}}}"
+# The requests each event makes, in order. Leaves are Jinja; a leaf that renders to
+# null is left out. A `read` request can bind its answer (`as`) for the next ones.
+requests:
+  - name: contact
+    method: POST
+    url: "{{{{ settings.base_url }}}}/v1/contacts"
+    schema: {schema_file}
+    body:
+      email: "{{{{ fields.email }}}}"
+      first_name: "{{{{ fields.first_name }}}}"
+      subscribed: "{{{{ fields.subscribed }}}}"
 
-# How responses are classified, retries and rate.
+# How responses are classified, retries and rate. 429, 5xx, timeouts and connection
+# errors are retried until `deadline` (24 hours by default); `stop` means nothing can be
+# delivered (a wrong key): relay stops sending, parks the rest and says what to fix.
 delivery:
   order_by: email
-  max_attempts: 5
   responses:
     - status: 401
-      outcome: fail
+      outcome: stop
       hint: The API key was refused; check api_key.
 """
 

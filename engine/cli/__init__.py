@@ -26,7 +26,7 @@ from ..errors import (
     RenderError,
     SettingsError,
 )
-from . import authoring, delivery, demo, offline
+from . import authoring, delivery, demo, offline, studio
 
 __all__ = ["main"]
 
@@ -70,5 +70,6 @@ for command in (
     authoring.docs,
     demo.fake,
     demo.demo,
+    studio.studio,
 ):
     main.add_command(command)

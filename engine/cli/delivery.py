@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import shlex
+import signal
 import sys
-import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from ..delivery.checks import check_preset
-from ..delivery.runner import StreamStats
-from ..delivery.stream import deliver_stream
+from ..delivery.deadletter import read_dead_letter
+from ..delivery.runner import RunControl, StreamStats
+from ..delivery.stream import deliver_stream, replay_dead_letter
 from ..errors import InputError
 from ..preset.model import CompiledPreset
 from .common import open_preset, parse_redirects, presets_flag, presets_option, read_settings, redirect_option
@@ -26,12 +29,54 @@ __all__ = ["check", "replay", "send"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _finish(preset: CompiledPreset, stats: StreamStats, summary_json: Path | None) -> None:
-    """Write the JSON summary if asked; the exit code says whether anything failed."""
+def _finish(preset: CompiledPreset, stats: StreamStats, summary_json: Path | None, stopped_by: list[int]) -> None:
+    """Write the JSON summary if asked; the exit code says what is left to do.
+
+    130 or 143 when a signal stopped the run (rerun the command to resume); 1 while any
+    event of this input is unresolved (failed or parked, in this run or an earlier one).
+    """
     if summary_json:
         summary_json.write_text(json.dumps({"preset": preset.name, **stats.as_dict()}, indent=2) + "\n")
-    if stats.failed:
+    if stats.interrupted:
+        click.echo(
+            f"stopped by a signal: {stats.unfinished:,} events unfinished. Run the same command again to resume:"
+            f" what was recorded is skipped, nothing recorded is sent twice.\n  {_command_line()}",
+            err=True,
+        )
+        raise SystemExit(128 + (stopped_by[0] if stopped_by else signal.SIGINT))
+    if stats.stopped:
+        click.echo(f"error: the destination stopped sending: {stats.stopped}", err=True)
+    if stats.unresolved:
         raise SystemExit(1)
+
+
+def _command_line() -> str:
+    program = Path(sys.argv[0]).name
+    args = sys.argv[1:] if program in ("relay", "__main__.py") else ["send", "..."]
+    return shlex.join(["relay", *args])
+
+
+@contextmanager
+def _stop_on_signals(control: RunControl) -> Iterator[list[int]]:
+    """SIGINT and SIGTERM stop the run gracefully; a second one stops it at once."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        click.echo("\nstopping: finishing what is in flight (again to quit at once)...", err=True)
+        control.stop()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be set from the main thread (e.g. in tests)
+        return
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _common_send_options(func: F) -> F:
@@ -94,12 +139,15 @@ def send(
     elif fresh and journal_path.exists():
         journal_path.unlink()
     show = sys.stderr.isatty() if progress is None else progress
+    redirects = parse_redirects(redirect)
     try:
         source = sys.stdin.buffer if events == "-" else open(events, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"cannot read events file {events}: {exc.strerror}") from None
+    size = os.fstat(source.fileno()).st_size if events != "-" and Path(events).is_file() else None
+    control = RunControl()
     try:
-        with progress_display(show) as report:
+        with _stop_on_signals(control) as stopped_by, progress_display(show, dry_run=dry_run) as report:
             stats = deliver_stream(
                 preset,
                 settings,
@@ -109,63 +157,72 @@ def send(
                 dry_run=dry_run,
                 journal_path=journal_path,
                 dead_letter_path=dead_letter_path,
-                redirects=parse_redirects(redirect),
+                redirects=redirects,
                 progress=report,
+                control=control,
+                total_bytes=size,
             )
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-    print_summary(
-        f"relay send {preset.name}" + (" (dry run)" if dry_run else ""), stats, None if dry_run else dead_letter_path
-    )
-    _finish(preset, stats, summary_json)
+    title = f"relay send {preset.name}" + (" (dry run)" if dry_run else "")
+    print_summary(title, stats, None if dry_run else dead_letter_path, dry_run=dry_run)
+    _finish(preset, stats, summary_json, stopped_by)
 
 
 @click.command()
 @click.argument("dead_letter", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--settings", "settings_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The run's journal, to resolve replayed events in (default: PRESET.journal.sqlite beside the dead letter).",
+)
 @_common_send_options
 @presets_option
 def replay(
     dead_letter: Path,
     settings_path: Path,
+    journal_path: Path | None,
     concurrency: int,
     redirect: tuple[str, ...],
     progress: bool | None,
     summary_json: Path | None,
     presets_root: Path | None,
 ) -> None:
-    """Re-deliver the failed events in DEAD_LETTER; what still fails stays in it."""
-    entries = [json.loads(line) for line in dead_letter.read_text(encoding="utf-8").splitlines() if line.strip()]
-    unique = {entry["key"]: entry for entry in entries}.values()
-    presets = {entry["preset"] for entry in unique}
+    """Re-deliver the events in DEAD_LETTER, in order; what still fails stays in it.
+
+    Each event is sent exactly as it was received. With the run's journal (by default
+    PRESET.journal.sqlite beside the dead letter), delivered events are resolved there,
+    so later runs stop parking their contacts.
+    """
+    entries = read_dead_letter(dead_letter)
+    presets = {entry.preset for entry in entries}
     if len(presets) > 1:
         raise click.UsageError(f"{dead_letter} mixes presets {sorted(presets)}; replay them separately")
-    if not unique:
+    if not entries:
         click.echo(f"{dead_letter} is empty: nothing to replay")
         return
     preset = open_preset(presets.pop(), presets_root)
     settings, options = read_settings(settings_path, preset)
-    lines = "".join(
-        (json.dumps(e["event"]) if not isinstance(e["event"], str) else e["event"]) + "\n" for e in unique
-    ).encode()
-    handle, remaining = tempfile.mkstemp(dir=dead_letter.parent, suffix=".ndjson")
-    os.close(handle)
-    with progress_display(bool(progress)) as report:
-        stats = deliver_stream(
+    if journal_path is None and (dead_letter.parent / f"{preset.name}.journal.sqlite").exists():
+        journal_path = dead_letter.parent / f"{preset.name}.journal.sqlite"
+    control = RunControl()
+    with _stop_on_signals(control) as stopped_by, progress_display(bool(progress)) as report:
+        stats = replay_dead_letter(
             preset,
             settings,
-            io.BytesIO(lines),
+            dead_letter,
             options=options,
             concurrency=concurrency,
-            journal_path=None,
-            dead_letter_path=Path(remaining),
+            journal_path=journal_path,
             redirects=parse_redirects(redirect),
             progress=report,
+            control=control,
         )
-    os.replace(remaining, dead_letter)  # the dead letter now holds only what still fails
     print_summary(f"relay replay {dead_letter}", stats, dead_letter)
-    _finish(preset, stats, summary_json)
+    _finish(preset, stats, summary_json, stopped_by)
 
 
 @click.command()

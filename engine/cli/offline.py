@@ -71,18 +71,22 @@ def render(
     if decision.action == "drop":
         click.echo(f"DROP  {out['reason']}  (rule: {out['rule']})")
     else:
-        req = out["request"]
-        click.echo(f"SEND  {req['method']} {req['url']}")
-        for name, value in req["headers"].items():
-            click.echo(f"  {name}: {value}")
-        click.echo(json.dumps(req["body"], ensure_ascii=False, indent=2))
+        for number, req in enumerate(out["requests"], 1):
+            role = decision.requests[number - 1].role
+            click.echo(f"SEND  {req['method']} {req['url']}   [{number}/{len(out['requests'])}: {req['step']}, {role}]")
+            for name, value in req["headers"].items():
+                click.echo(f"  {name}: {value}")
+            if req["body"] is not None:
+                click.echo(json.dumps(req["body"], ensure_ascii=False, indent=2))
     if "trace" in out:
         t = out["trace"]
         click.echo(f"\ntrace: mapping={t['mapping']}")
         for name, path in t["selectors"].items():
             click.echo(f"  selector {name}: {path or '(no match)'}")
-        for step in t["rules"]:
-            click.echo(f"  rule {step['rule']}: {step['effect']}")
+        for rule in t["rules"]:
+            click.echo(f"  rule {rule['rule']}: {rule['effect']}")
+        for step in t["steps"]:
+            click.echo(f"  request {step['step']}: {step['effect']}")
 
 
 @click.command()

@@ -8,6 +8,7 @@ each failed item and re-runs the check to confirm.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from ..errors import DeliveryError, RelayError, TransportError
 from ..preset.model import NO_ANSWER, CheckSpec, CompiledPreset
 from ..preset.settings import Settings
-from ..runtime.build import build_sub_request
+from ..runtime.build import build_check_request
 from ..runtime.decision import Request, redact
 from .deliver import Deliverer
 from .retry import parse_body
@@ -25,7 +26,12 @@ from .transport import Response, Transport
 
 Send = Callable[[Request], Response]
 
-__all__ = ["CheckResult", "check_preset", "run_checks"]
+__all__ = ["CHECK_ATTEMPTS", "CHECK_DEADLINE", "CheckResult", "check_preset", "run_checks"]
+
+#: A preflight check retries a 5xx, a timeout or no connection this many times at most,
+#: within this many seconds; then it says what happened (e.g. that the host was unreachable).
+CHECK_ATTEMPTS = 3
+CHECK_DEADLINE = 20.0
 
 
 @dataclass
@@ -49,7 +55,7 @@ def _one(
     secrets = settings.secrets
     context: dict[str, Any] = {"settings": settings.values, "constants": preset.constants}
     result = CheckResult(spec.name, spec.description, ok=True)
-    request = build_sub_request(preset, spec.request, context, secrets, f"/check/{spec.name}/request")
+    request = build_check_request(preset, spec.request, context, secrets, time.time())
     try:
         answer = send(request)
     except (TransportError, DeliveryError) as failure:
@@ -75,7 +81,7 @@ def _one(
             continue
         message = spec.message(item_scope) if spec.message is not None else f"assertion failed for {item}"
         if fix and spec.fix is not None:
-            repair = build_sub_request(preset, spec.fix, item_scope, secrets, f"/check/{spec.name}/fix")
+            repair = build_check_request(preset, spec.fix, item_scope, secrets, time.time())
             try:
                 fixed = send(repair)
             except (TransportError, DeliveryError) as failure:
@@ -122,9 +128,11 @@ def run_checks(
 def check_preset(
     preset: CompiledPreset, settings: Settings, *, fix: bool = False, redirects: Mapping[str, str] | None = None
 ) -> list[CheckResult]:
-    """``relay check``: run the preset's checks over real HTTP, with its retries and rate limit."""
+    """``relay check``: run the preset's checks over real HTTP, with its rate limit and a short
+    retry budget: someone is waiting for the answer, not the day delivery retries for."""
     transport = make_transport(preset, redirects)
+    deliverer = Deliverer(preset, settings, transport, max_attempts=CHECK_ATTEMPTS, deadline=CHECK_DEADLINE)
     try:
-        return run_checks(preset, settings, transport, fix=fix, send=Deliverer(preset, settings, transport).exchange)
+        return run_checks(preset, settings, transport, fix=fix, send=deliverer.exchange)
     finally:
         transport.close()

@@ -1,28 +1,44 @@
-"""The delivery journal (SQLite, stdlib) and the dead-letter file.
+"""The delivery journal (SQLite, stdlib): one recorded outcome per input line.
 
-The journal records one row per input event that reached a final outcome. A
-re-run of the same command skips every event already recorded, so after a crash
-nothing acknowledged is sent again, and everything else is sent at least once.
-The dead-letter file is NDJSON: one failed event per line with its error, status,
-attempts and hint, ready for ``relay replay``.
+The journal records one row per input line that reached a final outcome, blank
+lines included, so its rows reconcile with the lines read. A re-run of the same
+command skips every line already recorded: after a crash nothing acknowledged is
+sent again, and everything else is sent at least once.
+
+The dead-letter file is NDJSON: one failed or parked event per line, with its
+exact input (``raw``, or ``raw_base64`` when it is not UTF-8), its original line
+number, the error, status, attempts and the preset's hint, ready for ``relay
+replay``. A failure is written there first, flushed and fsynced, and only then
+journaled, so no event is ever marked done without being kept.
+
+Events whose contact (``order_key``) has an unresolved failure are *parked*:
+dead-lettered behind the failed one, so that a replay delivers that contact's
+events in their original order. The journal remembers which contacts are blocked
+across runs, until a replay resolves them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-__all__ = ["DeadLetter", "Journal", "NullJournal", "event_key"]
+from ..errors import InputError
+
+__all__ = ["UNRESOLVED", "Journal", "NullJournal", "event_key", "prepare_folder", "why"]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
 COMMIT_SECONDS = 0.25
+#: Outcomes that leave an event in the dead letter, waiting for `relay replay`.
+UNRESOLVED = ("failed", "parked")
 
+_SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -32,8 +48,12 @@ CREATE TABLE IF NOT EXISTS outcomes (
     reason TEXT,
     http_status TEXT,
     attempts INTEGER,
-    at REAL NOT NULL
-)
+    at REAL NOT NULL,
+    order_key TEXT
+);
+CREATE INDEX IF NOT EXISTS outcomes_unresolved ON outcomes (status) WHERE status IN ('failed', 'parked');
+CREATE TABLE IF NOT EXISTS runs (started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (key TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, step));
 """
 
 
@@ -47,32 +67,62 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+            prepare_folder(self.path, "the journal")
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+            # Prove it is writable now, before the first request is sent, not at the first
+            # outcome: a real write (an empty transaction succeeds even on a read-only file).
+            self._db.execute("INSERT INTO runs VALUES (?)", (time.time(),))
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"cannot use the journal {self.path}: {why(exc)}") from None
         self._lock = threading.Lock()
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
         self._pending = 0
         self._opened = 0.0
+        self._closed = False
 
-    def done(self, key: str) -> bool:
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version < _SCHEMA_VERSION:
+            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'outcomes'").fetchone()
+            if exists:
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+                if "order_key" not in columns:
+                    self._db.execute("ALTER TABLE outcomes ADD COLUMN order_key TEXT")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def status(self, key: str) -> str | None:
+        """The outcome an earlier run recorded for this line, or None."""
         if not self.had_entries:
-            return False
+            return None
         with self._lock:
-            return self._db.execute("SELECT 1 FROM outcomes WHERE key = ?", (key,)).fetchone() is not None
+            row = self._db.execute("SELECT status FROM outcomes WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def record(
-        self, key: str, preset: str, line: int | None, status: str, reason: str | None, http_status: Any, attempts: int
+        self,
+        key: str,
+        preset: str,
+        line: int | None,
+        status: str,
+        reason: str | None,
+        http_status: Any,
+        attempts: int,
+        order_key: str | None = None,
     ) -> None:
         now = time.monotonic()
         with self._lock:
+            if self._closed:  # an abandoned worker finishing after an interrupt: not acknowledged
+                return
             if not self._db.in_transaction:
                 self._db.execute("BEGIN")
                 self._opened = now
             self._db.execute(
-                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     preset,
@@ -82,6 +132,7 @@ class Journal:
                     None if http_status is None else str(http_status),
                     attempts,
                     time.time(),
+                    order_key,
                 ),
             )
             self._pending += 1
@@ -90,6 +141,26 @@ class Journal:
             # it on the next run (at least once), never loses it.
             if self._pending >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
                 self._commit()
+
+    def steps(self, key: str) -> _Steps:
+        """The progress of one event's steps: a write or track that succeeded is never sent again."""
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM steps WHERE key = ? AND step = ?", (key, step)).fetchone()
+        return row is not None
+
+    def _mark_step(self, key: str, step: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self._opened = time.monotonic()
+            # Committed with the event's outcome (same grouped transaction): a crash before
+            # that sends the step again, at least once, as for any unacknowledged event.
+            self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, time.time()))
 
     def _commit(self) -> None:
         if self._db.in_transaction:
@@ -101,23 +172,72 @@ class Journal:
             rows = self._db.execute("SELECT status, COUNT(*) FROM outcomes GROUP BY status").fetchall()
         return {status: n for status, n in rows}
 
+    def blocked_keys(self) -> dict[str, int]:
+        """Contacts with an unresolved failure: order key -> line of their first failed event."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT order_key, MIN(line) FROM outcomes WHERE status IN ('failed', 'parked') "
+                "AND order_key IS NOT NULL GROUP BY order_key"
+            ).fetchall()
+        return {key: line for key, line in rows}
+
+    def unresolved(self, keys: Iterable[str] | None = None) -> int:
+        """How many events (of ``keys``, or all) sit in the dead letter."""
+        with self._lock:
+            if keys is None:
+                row = self._db.execute("SELECT COUNT(*) FROM outcomes WHERE status IN ('failed', 'parked')")
+                return int(row.fetchone()[0])
+            total = 0
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT 1 FROM outcomes WHERE key = ? AND status IN ('failed', 'parked')", (key,)
+                ).fetchone()
+                total += row is not None
+            return total
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._commit()
+
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._commit()
+            self._closed = True
             self._db.close()
 
 
-class NullJournal(Journal):
-    """Records nothing: for dry runs (which acknowledge nothing) and replays of a dead letter.
+@dataclass(frozen=True)
+class _Steps:
+    journal: Journal
+    key: str
 
-    Keeps memory flat however long the stream is.
-    """
+    def done(self, step: str) -> bool:
+        return self.journal._step_done(self.key, step)
+
+    def mark(self, step: str) -> None:
+        self.journal._mark_step(self.key, step)
+
+
+class NullJournal(Journal):
+    """Records nothing: for dry runs, which acknowledge nothing. Keeps memory flat."""
 
     def __init__(self) -> None:  # no database at all
         self.had_entries = False
 
-    def done(self, key: str) -> bool:
+    def steps(self, key: str) -> _Steps:
+        return _Steps(self, key)
+
+    def _step_done(self, key: str, step: str) -> bool:
         return False
+
+    def _mark_step(self, key: str, step: str) -> None:
+        pass
+
+    def status(self, key: str) -> str | None:
+        return None
 
     def record(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -125,30 +245,33 @@ class NullJournal(Journal):
     def counts(self) -> dict[str, int]:
         return {}
 
+    def blocked_keys(self) -> dict[str, int]:
+        return {}
+
+    def unresolved(self, keys: Iterable[str] | None = None) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
-class DeadLetter:
-    """Appends failed events as NDJSON, flushed per line so a crash loses none."""
+def prepare_folder(path: Path, what: str) -> None:
+    """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"cannot use {what} {path}: {folder} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot use {what} {path}: cannot create its folder ({why(exc)})") from None
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._handle: TextIO | None = None
-        self._lock = threading.Lock()
-        self.count = 0
 
-    def write(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the run
-            self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            self._handle.flush()
-            self.count += 1
-
-    def close(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+def why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

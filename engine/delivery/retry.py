@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..expr.templates import Renderer
-from ..preset.model import DeliveryPolicy, ResponseRule, Status, status_matcher
+from ..preset.model import NO_ANSWER, DeliveryPolicy, ResponseRule, Status
 
 __all__ = ["Classification", "backoff", "classify", "parse_body", "vendor_message", "wait_from_headers"]
 
@@ -32,18 +32,15 @@ def parse_body(content: bytes, content_type: str) -> Any:
 
 @dataclass(frozen=True)
 class Classification:
-    outcome: str  # success | retry | fail
+    outcome: str  # success | retry | fail | stop
     message: str
     hint: str | None
 
 
 #: Applied after the preset's own rules: 2xx succeeds; 429, 5xx and no answer retry.
 _DEFAULT_RULES = (
-    ResponseRule(status_matcher("2xx"), None, "success", None),
-    ResponseRule(status_matcher(429), None, "retry", None),
-    ResponseRule(status_matcher("5xx"), None, "retry", None),
-    ResponseRule(status_matcher("timeout"), None, "retry", None),
-    ResponseRule(status_matcher("connection_error"), None, "retry", None),
+    ResponseRule(frozenset(range(200, 300)), None, "success", None),
+    ResponseRule(frozenset({429, *range(500, 600), *NO_ANSWER}), None, "retry", None),
 )
 
 
@@ -72,22 +69,22 @@ def classify(
         if rule.outcome == "success" and rule.hint is None:
             return Classification("success", "", None)
         hint = _safely(rule.hint, full_scope()) if rule.hint is not None else None
-        found = full_scope()
-        message = vendor_message(policy, status, found["response"], found["text"])
-        return Classification(rule.outcome, message, " ".join(str(hint).split()) if hint else None)
-    found = full_scope()
-    return Classification("fail", vendor_message(policy, status, found["response"], found["text"]), None)
+        return Classification(
+            rule.outcome, vendor_message(policy, full_scope()), " ".join(str(hint).split()) if hint else None
+        )
+    return Classification("fail", vendor_message(policy, full_scope()), None)
 
 
-def vendor_message(policy: DeliveryPolicy, status: Status, body: Any, text: str) -> str:
-    """The vendor's own words: the preset's ``error_message`` paths into a JSON body, else the text."""
+def vendor_message(policy: DeliveryPolicy, scope: Mapping[str, Any]) -> str:
+    """The vendor's own words: the preset's ``error_message`` over the answer, else the answer itself."""
+    status, body, text = scope["status"], scope["response"], scope["text"]
     if isinstance(status, str):
         return text or status.replace("_", " ")
+    if policy.error_message is not None:
+        found = _safely(policy.error_message, scope)
+        if found:
+            return found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
     if body is not None:
-        for search in policy.error_message:
-            found = search(body)
-            if found:
-                return found if isinstance(found, str) else json.dumps(found, ensure_ascii=False)
         return json.dumps(body, ensure_ascii=False)[:500]
     return text.strip()[:500] or "(empty body)"
 

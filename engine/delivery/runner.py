@@ -1,72 +1,134 @@
-"""Stream NDJSON events through a Deliverer with bounded concurrency.
+"""Stream NDJSON events through a Deliverer with bounded concurrency, losing nothing.
 
 One reader decides each event (pure and fast) and hands sends to N workers.
-Events with the same order key always go to the same worker, which delivers
-them one at a time, so an unsubscribe can never overtake the subscribe before
-it, whatever the concurrency. Queues are bounded, so memory stays flat.
+Events with the same order key always go to the same worker, which delivers them
+one at a time, so an unsubscribe can never overtake the subscribe before it,
+whatever the concurrency. Queues are bounded, so memory stays flat.
+
+Every event read ends as exactly one of: delivered, dropped, failed, parked,
+rendered (a dry run), skipped (recorded by an earlier run of the same journal),
+or unfinished (the run was interrupted before its outcome; nothing is recorded,
+so the same command delivers it next time). A line holds one event, or, for a
+Segment batch envelope (``{"batch": [...]}``), one per message; a blank line is
+counted as skipped::
+
+    events + blank = delivered + dropped + failed + parked + rendered + skipped + unfinished
+
+When an event fails, its contact is *blocked*: the contact's later events are
+parked in the dead letter behind it, in order, so that a replay delivers them as
+they came. When an answer says the destination can take nothing (a ``stop``
+response rule: a wrong key, a missing list), every later event is parked with
+that reason. If an outcome cannot be recorded, the run stops at once with a
+RecordError: nothing is marked done that was not kept.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
-from ..runtime.decision import Plan
+from ..errors import Interrupted, RecordError
+from .deadletter import DeadLetter
 from .deliver import Deliverer, Outcome
-from .journal import DeadLetter, Journal, event_key
+from .input import MAX_DEPTH, MAX_LINE_BYTES, Item, events_of, read_lines
+from .journal import UNRESOLVED, Journal, event_key
 
-__all__ = ["StreamStats", "read_lines", "run_stream"]
+__all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lines", "run_stream"]
+
+#: After a stop is asked for, how long in-flight sends may take to finish before they are abandoned.
+GRACE_SECONDS = 2.0
 
 _STOP = object()
 
 
 @dataclass
 class StreamStats:
-    events: int = 0
+    lines: int = 0  # every line read, blank ones included
+    events: int = 0  # events read: one per non-blank line, or one per message of a batch line
     delivered: int = 0
     dropped: int = 0
     failed: int = 0
+    parked: int = 0
     rendered: int = 0
-    skipped: int = 0  # already recorded in the journal by an earlier run
+    skipped: int = 0  # blank lines, and lines an earlier run already recorded
+    blank: int = 0  # of skipped: blank lines
+    earlier_unresolved: int = 0  # of skipped: still in the dead letter from an earlier run
+    unfinished: int = 0  # interrupted before an outcome: not recorded, delivered by a rerun
     requests: int = 0
     retries: int = 0
     lookups: int = 0
+    throttled: int = 0  # 429 answers: each slowed the rate, none counted as a failure
     retrying: int = 0  # right now, sleeping before another attempt
+    bytes_read: int = 0
+    total_bytes: int | None = None  # the input's size, when it is a file: progress and ETA
     drop_reasons: Counter[str] = field(default_factory=Counter)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: Why the destination stopped (a `stop` answer), with the hint that names the fix.
+    stopped: str | None = None
+    interrupted: bool = False
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
+    #: Lines skipped because the journal had them: progress rates leave them out.
+    resumed: int = 0
+
+    @property
+    def unresolved(self) -> int:
+        """Events of this input in the dead letter: failed or parked now, or in an earlier run."""
+        return self.failed + self.parked + self.earlier_unresolved
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "lines": self.lines,
             "events": self.events,
             "delivered": self.delivered,
             "dropped": self.dropped,
             "failed": self.failed,
+            "parked": self.parked,
             "rendered": self.rendered,
             "skipped": self.skipped,
+            "blank": self.blank,
+            "earlier_unresolved": self.earlier_unresolved,
+            "unresolved": self.unresolved,
+            "unfinished": self.unfinished,
             "requests": self.requests,
             "retries": self.retries,
             "lookups": self.lookups,
+            "throttled": self.throttled,
             "drop_reasons": dict(self.drop_reasons.most_common()),
             "failures": self.failures,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.events / self.seconds, 1) if self.seconds else None,
         }
 
 
-def read_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw line) for every non-blank line, lazily."""
-    for number, raw in enumerate(handle, 1):
-        if raw.strip():
-            yield number, raw
+class RunControl:
+    """Shared by the reader, the workers and whoever may stop the run (a signal handler)."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def stop(self) -> None:
+        """Stop reading; in-flight sends get GRACE_SECONDS to finish, waits end at once."""
+        self.stopping.set()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.stopping.set()
+
+    def sleep(self, seconds: float) -> None:
+        """A retry's wait, cut short by a stop (the event is then left unfinished)."""
+        if self.stopping.wait(seconds):
+            raise Interrupted("the run is stopping")
 
 
 def run_stream(
@@ -78,10 +140,23 @@ def run_stream(
     concurrency: int = 1,
     progress: Callable[[StreamStats], None] | None = None,
     progress_every: float = 0.1,
+    control: RunControl | None = None,
+    replaying: bool = False,
+    total_bytes: int | None = None,
+    on_recorded: Callable[[int, str, str], None] | None = None,
 ) -> StreamStats:
-    stats = StreamStats()
+    """Deliver every line; see the module docstring for the outcomes and their invariant.
+
+    ``replaying`` re-delivers dead-lettered lines: a line the journal holds as failed or
+    parked is sent again (and resolved when it succeeds), not skipped. ``on_recorded(line,
+    key, status)`` is called, from any worker, once a line's outcome is durably recorded.
+    """
+    control = control or RunControl()
+    stats = StreamStats(total_bytes=total_bytes)
     lock = threading.Lock()
     preset = deliverer.preset.name
+    blocked: dict[str, int] = {} if replaying else journal.blocked_keys()
+    stopped_at: list[int] = []
 
     def on_retry(delta: int) -> None:
         with lock:
@@ -89,35 +164,87 @@ def run_stream(
 
     deliverer.on_retry = on_retry
 
-    def finish(line: int, key: str, event: Any, outcome: Outcome) -> None:
-        journal.record(key, preset, line, outcome.status, outcome.reason, outcome.http_status, outcome.attempts)
-        if outcome.status == "failed":
+    def record(item: Item, outcome: Outcome) -> None:
+        # The dead letter first, durably, then the journal: nothing is marked done that is not kept.
+        if outcome.status in UNRESOLVED:
             dead_letter.write(
                 {
-                    "key": key,
+                    "key": item.key,
                     "preset": preset,
-                    "line": line,
-                    "event": event,
+                    "line": item.line,
+                    "outcome": outcome.status,
+                    "order_key": item.order_key,
                     "error": outcome.reason,
                     "status": outcome.http_status,
                     "attempts": outcome.attempts,
                     "hint": outcome.hint,
                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
+                    "batch_index": item.batch_index,
+                    "event": item.event,
+                },
+                item.raw,
             )
+        journal.record(
+            item.key, preset, item.line, outcome.status, outcome.reason, outcome.http_status, outcome.attempts,
+            item.order_key,
+        )  # fmt: skip
+        if on_recorded is not None:
+            on_recorded(item.line, item.key, outcome.status)
         with lock:
             setattr(stats, outcome.status, getattr(stats, outcome.status) + 1)
             stats.requests += outcome.requests
             stats.retries += outcome.retries
             stats.lookups += outcome.lookups
+            stats.throttled += outcome.throttled
             if outcome.status == "dropped":
                 stats.drop_reasons[outcome.reason or "?"] += 1
             if outcome.status == "failed" and len(stats.failures) < 20:
                 stats.failures.append(
-                    {"line": line, "error": outcome.reason, "status": outcome.http_status, "hint": outcome.hint}
+                    {"line": item.line, "error": outcome.reason, "status": outcome.http_status, "hint": outcome.hint}
                 )
 
-    workers = max(1, concurrency)
+    def parked_reason(item: Item) -> str | None:
+        with lock:
+            if stats.stopped is not None:
+                return f"parked: the destination stopped at line {stopped_at[0]} ({stats.stopped})"
+            if item.order_key is not None and item.order_key in blocked:
+                return (
+                    f"parked behind line {blocked[item.order_key]}: an earlier event for this contact "
+                    "is in the dead letter; replay it first"
+                )
+        return None
+
+    def deliver(item: Item) -> None:
+        """Process one decided event and record its outcome (any worker, or the reader)."""
+        if control.stopping.is_set():
+            return  # left unfinished: not recorded, delivered by a rerun
+        assert item.plan is not None
+        reason = parked_reason(item)
+        if reason is not None:
+            outcome = Outcome("parked", reason=reason)
+        else:
+            try:
+                outcome = deliverer.process(item.plan, journal.steps(item.key))
+            except Interrupted:
+                return
+            except Exception as exc:  # a bug must not lose the event: record it as failed
+                outcome = Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
+            if outcome.status == "failed":
+                with lock:
+                    if item.order_key is not None:
+                        blocked.setdefault(item.order_key, item.line)
+                    if outcome.stop and stats.stopped is None:
+                        stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
+                        stopped_at.append(item.line)
+        record(item, outcome)
+
+    def guarded(action: Callable[..., None], *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception as exc:  # the journal or the dead letter failed: stop loudly
+            control.fail(exc)
+
+    workers = max(1, concurrency) if not deliverer.dry_run else 1
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=64) for _ in range(workers)]
 
     def work(inbox: queue.Queue[Any]) -> None:
@@ -125,8 +252,8 @@ def run_stream(
             item = inbox.get()
             if item is _STOP:
                 return
-            line, key, event, plan = item
-            finish(line, key, event, _process(deliverer, plan))
+            if control.error is None:
+                guarded(deliver, item)
 
     threads = (
         [threading.Thread(target=work, args=(q,), name=f"relay-worker-{i}", daemon=True) for i, q in enumerate(queues)]
@@ -135,65 +262,87 @@ def run_stream(
     )
     for thread in threads:
         thread.start()
+
+    def hand_over(index: int, value: Any) -> bool:
+        """Queue ``value`` for worker ``index``; False when the run stops while waiting."""
+        while True:
+            try:
+                queues[index].put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                if control.stopping.is_set() and value is not _STOP:
+                    return False
+
+    def skip_recorded(earlier: str | None) -> None:
+        stats.events += 1
+        stats.skipped += 1
+        stats.resumed += 1
+        stats.earlier_unresolved += earlier in UNRESOLVED
+
     round_robin = 0
     last_report = 0.0
     try:
         for line, raw in lines:
-            stats.events += 1
+            if control.stopping.is_set():
+                break
+            stats.lines += 1
+            stats.bytes_read += len(raw)
             key = event_key(preset, line, raw)
-            if journal.done(key):
-                with lock:
-                    stats.skipped += 1
+            if not raw.strip():
+                stats.skipped += 1
+                stats.blank += 1
+                guarded(journal.record, key, preset, line, "blank", None, None, 0)
                 continue
-            event, problem = _parse(raw)
-            if problem is not None:
-                finish(
-                    line,
-                    key,
-                    raw.decode("utf-8", "replace").rstrip("\n"),
-                    Outcome("failed", reason=f"line {line}: {problem}"),
-                )
+            if not replaying and journal.status(key) is not None:  # a plain line an earlier run recorded
+                skip_recorded(journal.status(key))
                 continue
-            plan = deliverer.decide(event, f"line {line}")
-            if isinstance(plan, Outcome):  # the event could not be decided
-                finish(line, key, event, plan)
-            elif plan.action == "drop" or deliverer.dry_run or workers == 1:
-                # One worker: deliver right here. Order holds trivially, and no thread hand-off
-                # per event (worth ~15% of throughput against a fast endpoint).
-                finish(line, key, event, _process(deliverer, plan))
-            else:
-                if plan.order_key is not None:
-                    index = zlib.crc32(plan.order_key.encode()) % workers
+            for item, problem in events_of(preset, line, key, raw):
+                stats.events += 1
+                earlier = journal.status(item.key)
+                if earlier is not None and not (replaying and earlier in UNRESOLVED):
+                    skip_recorded(earlier)
+                    continue
+                if problem is not None:
+                    guarded(record, item, Outcome("failed", reason=f"line {line}: {problem}"))
+                    continue
+                plan = deliverer.decide(item.event, f"line {line}")
+                if isinstance(plan, Outcome):  # the event could not be decided
+                    guarded(record, item, plan)
+                    continue
+                item.plan, item.order_key = plan, plan.order_key
+                if plan.action == "drop":
+                    guarded(record, item, deliverer.process(plan))
+                elif workers == 1:
+                    # One worker: deliver right here. Order holds trivially, and no thread hand-off
+                    # per event (worth ~15% of throughput against a fast endpoint).
+                    guarded(deliver, item)
                 else:
-                    index, round_robin = round_robin, (round_robin + 1) % workers
-                queues[index].put((line, key, event, plan))
+                    if item.order_key is not None:
+                        index = zlib.crc32(item.order_key.encode()) % workers
+                    else:
+                        index, round_robin = round_robin, (round_robin + 1) % workers
+                    if not hand_over(index, item):
+                        break
             if progress is not None and time.monotonic() - last_report >= progress_every:
                 last_report = time.monotonic()
                 stats.seconds = last_report - stats.started
                 progress(stats)
     finally:
-        for inbox in queues:
-            inbox.put(_STOP)
+        for index in range(len(queues)):
+            hand_over(index, _STOP)
+        grace = time.monotonic() + GRACE_SECONDS
         for thread in threads:
-            thread.join()
+            thread.join(timeout=max(0.0, grace - time.monotonic()) if control.stopping.is_set() else None)
+    with lock:
+        recorded = stats.delivered + stats.dropped + stats.failed + stats.parked + stats.rendered
+        stats.unfinished = stats.events - recorded - (stats.skipped - stats.blank)
+    stats.interrupted = control.stopping.is_set() and control.error is None
     stats.seconds = time.monotonic() - stats.started
     if progress is not None:
         progress(stats)
+    if control.error is not None:
+        raise RecordError(
+            f"an outcome could not be recorded ({type(control.error).__name__}: {control.error}); the run "
+            "stopped. Everything recorded before it is kept: fix the cause and run the same command again."
+        ) from control.error
     return stats
-
-
-def _process(deliverer: Deliverer, plan: Plan) -> Outcome:
-    try:
-        return deliverer.process(plan)
-    except Exception as exc:  # a bug must not lose the event: record it as failed
-        return Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
-
-
-def _parse(raw: bytes) -> tuple[Any, str | None]:
-    try:
-        event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, f"not valid JSON ({exc})"
-    if not isinstance(event, dict):
-        return None, "an event must be a JSON object"
-    return event, None

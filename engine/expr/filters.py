@@ -7,6 +7,7 @@ or the clock, and none evaluates its argument as a template.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac as _hmac
 import json
@@ -83,7 +84,85 @@ def _b64encode(value: Any) -> str:
 
 
 def _sha256(value: Any) -> str:
+    """Hex SHA-256 of the value's text (UTF-8). Hashes what it is given: normalise first."""
     return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def _md5(value: Any) -> str:
+    """Hex MD5 of the value's text (UTF-8), e.g. Mailchimp's member id: ``email | lower | md5``."""
+    return hashlib.md5(str(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def _digits(value: Any) -> str | None:
+    """Only the digits of a value: ``+1 (555) 010-0199`` -> ``15550100199`` (phone numbers for hashing)."""
+    if value is None:
+        return None
+    return "".join(ch for ch in str(value) if ch.isascii() and ch.isdigit())
+
+
+def _string_values(value: Any) -> Any:
+    """A mapping with every value as text (JSON for lists and objects); nulls left out.
+
+    For APIs whose event properties take strings only."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"string_values needs a mapping, not a {type(value).__name__}")
+    return {str(k): (v if isinstance(v, str) else to_json(v) if isinstance(v, (dict, list)) else
+                     ("true" if v else "false") if isinstance(v, bool) else str(v))
+            for k, v in value.items() if v is not None}  # fmt: skip
+
+
+def _instant(value: Any, tz: str | None) -> datetime.datetime:
+    """An aware datetime from ISO-8601 text or a unix timestamp (seconds, or milliseconds
+    when it is too large to be seconds). Text without an offset is in ``tz`` (default UTC)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000.0 if abs(value) >= 1e11 else float(value)
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            return _instant(float(text), tz)
+        try:
+            parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError("not an ISO-8601 time or a unix timestamp") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=_zone(tz) if tz else datetime.UTC)
+        return parsed
+    raise ValueError(f"a {type(value).__name__} is not a time")
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> datetime.tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def _unix_seconds(value: Any, tz: str | None = None) -> int | None:
+    """Unix time in whole seconds from ISO-8601 text or a timestamp (``tz``: the zone of naive text)."""
+    return None if value is None else math.floor(_instant(value, tz).timestamp())
+
+
+def _unix_millis(value: Any, tz: str | None = None) -> int | None:
+    """Unix time in whole milliseconds, as ``unix_seconds``."""
+    return None if value is None else math.floor(_instant(value, tz).timestamp() * 1000)
+
+
+def _iso8601(value: Any, tz: str | None = None) -> str | None:
+    """ISO-8601 text: in UTC with ``Z`` by default, or in zone ``tz`` with its offset.
+    Milliseconds are kept when the time has them."""
+    if value is None:
+        return None
+    instant = _instant(value, None)
+    instant = instant.astimezone(_zone(tz) if tz else datetime.UTC)
+    spec = "milliseconds" if instant.microsecond else "seconds"
+    text = instant.isoformat(timespec=spec)
+    return text.removesuffix("+00:00") + "Z" if not tz and text.endswith("+00:00") else text
 
 
 def _hmac_sha256(value: Any, key: Any) -> str:
@@ -115,6 +194,12 @@ CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
     "path_segment": _path_segment,
     "b64encode": _b64encode,
     "sha256": _sha256,
+    "md5": _md5,
+    "digits": _digits,
+    "string_values": _string_values,
+    "unix_seconds": _unix_seconds,
+    "unix_millis": _unix_millis,
+    "iso8601": _iso8601,
     "hmac_sha256": _hmac_sha256,
     "compact": _compact,
     "merge": _merge,

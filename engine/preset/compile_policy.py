@@ -1,4 +1,4 @@
-"""Compile the delivery-side sections of a preset: ``delivery``, ``request.lookup``, ``check``.
+"""Compile the delivery-side sections of a preset: ``delivery`` and ``checks``.
 
 Only the *specs*: what the preset declares. What delivery does with them lives
 in ``relay.delivery``. Defaults come from the preset schema (``defaults``).
@@ -8,43 +8,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..expr.templates import Allowed, Renderer
+from ..expr.templates import Allowed
 from .builder import Builder
+from .compile_request import compile_step
 from .defaults import delivery_default
-from .model import CheckSpec, DeliveryPolicy, LookupSpec, ResponseRule, SubRequestSpec, status_matcher
+from .model import Auths, CheckSpec, DeliveryPolicy, ResponseRule
 
-__all__ = ["compile_checks", "compile_delivery", "compile_lookup"]
+__all__ = ["compile_checks", "compile_delivery"]
 
 
-def compile_delivery(builder: Builder, raw: dict[str, Any], allowed: Allowed, hint_allowed: Allowed) -> DeliveryPolicy:
+def compile_delivery(
+    builder: Builder, raw: dict[str, Any], order_allowed: Allowed, response_allowed: Allowed
+) -> DeliveryPolicy:
+    """``order_allowed`` is the event's scope; ``response_allowed`` adds the answer (``status``...)."""
     responses = []
     for index, entry in enumerate(raw.get("responses", [])):
         pointer = f"/delivery/responses/{index}"
-        when = builder.expression(entry["when"], hint_allowed, f"{pointer}/when") if "when" in entry else None
-        hint = builder.tree(entry["hint"], hint_allowed, f"{pointer}/hint") if "hint" in entry else None
+        when = builder.expression(entry["when"], response_allowed, f"{pointer}/when") if "when" in entry else None
+        hint = builder.tree(entry["hint"], response_allowed, f"{pointer}/hint") if "hint" in entry else None
+        status = entry.get("status")
+        statuses = None if status is None else frozenset(status if isinstance(status, list) else [status])
+        if statuses is None and when is None and "when" not in entry:
+            builder.error(pointer, "an entry needs a `status` or a `when`: without them it matches every answer")
         responses.append(
             ResponseRule(
-                status_matcher(entry["status"]),
+                statuses,
                 when,
                 entry["outcome"],
                 hint,
-                status_source=str(entry["status"]),
+                status_source="" if status is None else str(status),
                 when_source=entry.get("when"),
                 hint_source=entry.get("hint"),
             )
         )
-    paths = raw.get("error_message", [])
-    paths = [paths] if isinstance(paths, str) else paths
-    searchers = tuple(builder.path(p, f"/delivery/error_message/{i}") for i, p in enumerate(paths))
-    order_by = builder.expression(raw["order_by"], allowed, "/delivery/order_by") if "order_by" in raw else None
+    order_by = builder.expression(raw["order_by"], order_allowed, "/delivery/order_by") if "order_by" in raw else None
+    error_message = None
+    if "error_message" in raw:
+        error_message = builder.tree(raw["error_message"], response_allowed, "/delivery/error_message")
     backoff = raw.get("backoff", {})
     rate = raw.get("rate_limit", {})
     timeout = raw.get("timeout", {})
     return DeliveryPolicy(
         order_by=order_by,
         responses=tuple(responses),
-        error_message=searchers,
-        max_attempts=raw.get("max_attempts", delivery_default("max_attempts")),
+        error_message=error_message,
+        max_attempts=raw.get("max_attempts"),
+        deadline=raw.get("deadline", delivery_default("deadline")),
         backoff_base=backoff.get("base", delivery_default("backoff", "base")),
         backoff_max=backoff.get("max", delivery_default("backoff", "max")),
         rate=rate.get("rate"),
@@ -52,42 +61,14 @@ def compile_delivery(builder: Builder, raw: dict[str, Any], allowed: Allowed, hi
         connect_timeout=timeout.get("connect", delivery_default("timeout", "connect")),
         read_timeout=timeout.get("read", delivery_default("timeout", "read")),
         order_by_source=raw.get("order_by"),
+        error_message_source=raw.get("error_message"),
     )
 
 
-def compile_sub_request(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str) -> SubRequestSpec:
-    leaves: list[tuple[tuple[str | int, ...], str]] = []
-
-    def tree(key: str, source: Any) -> Renderer:
-        def found(path: tuple[str | int, ...], leaf: str) -> None:
-            leaves.append(((key, *path), leaf))
-
-        return builder.tree(source, allowed, f"{pointer}/{key}", on_leaf=found)
-
-    parts = {"url": raw["url"], "headers": raw.get("headers", {}), "body": raw.get("body")}
-    return SubRequestSpec(
-        method=raw["method"],
-        url=tree("url", parts["url"]),
-        headers=tree("headers", parts["headers"]),
-        body=tree("body", parts["body"]) if "body" in raw else None,
-        encoding=raw.get("encoding", "json"),
-        url_source=raw["url"],
-        secret_leaves=builder.flow.secret_leaves(leaves),
-        check_size=builder.flow.needs_size_check(parts.values()),
-    )
-
-
-def compile_lookup(builder: Builder, raw: dict[str, Any] | None, allowed: Allowed) -> LookupSpec | None:
-    if raw is None:
-        return None
-    request = compile_sub_request(builder, {"method": "GET", "url": raw["url"]}, allowed, "/request/lookup")
-    return LookupSpec(name=raw["as"], missing=frozenset(raw.get("missing", [404])), request=request)
-
-
-def compile_checks(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed) -> tuple[CheckSpec, ...]:
+def compile_checks(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed, auth: Auths) -> tuple[CheckSpec, ...]:
     checks = []
     for index, entry in enumerate(raw):
-        pointer = f"/check/{index}"
+        pointer = f"/checks/{index}"
         scope: dict[str, Any] = {**allowed, "response": None, "status": None, "text": None}
         if "foreach" in entry:
             scope["item"] = None
@@ -98,14 +79,21 @@ def compile_checks(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed
             int(code): builder.tree(text, scope, f"{pointer}/expect/{code}")
             for code, text in entry.get("expect", {}).items()
         }
-        fix = compile_sub_request(builder, entry["fix"], scope, f"{pointer}/fix") if "fix" in entry else None
-        if fix is not None and foreach is None:
-            builder.error(f"{pointer}/fix", "a fix needs a `foreach`: it repairs one failed item at a time")
+        fix = None
+        if "fix" in entry:
+            fix = compile_step(
+                builder, entry["fix"], {**scope, "now": None}, auth, f"{pointer}/fix", default_role="write"
+            )
+            if foreach is None:
+                builder.error(f"{pointer}/fix", "a fix needs a `foreach`: it repairs one failed item at a time")
+        request = compile_step(
+            builder, entry["request"], {**allowed, "now": None}, auth, f"{pointer}/request", default_role="read"
+        )
         checks.append(
             CheckSpec(
                 name=entry["name"],
                 description=entry.get("description", ""),
-                request=compile_sub_request(builder, entry["request"], allowed, f"{pointer}/request"),
+                request=request,
                 expect=expect,
                 foreach=foreach,
                 assertion=assertion,

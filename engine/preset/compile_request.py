@@ -1,7 +1,9 @@
-"""Compile ``request``: method, URL, auth (one, or a list chosen by ``when``), signing and variants.
+"""Compile requests: the one request component used by an event's steps, checks and fixes.
 
-A variant overrides some keys of the request and inherits the rest, already
-compiled, so an error in a variant points at the variant's own line.
+A step sees the event's scope (selectors, variables, ``fields``...), the answers
+earlier steps bound with ``as``, and ``now``; its headers also see ``content``,
+the encoded body, so a preset can sign exactly the bytes it sends. Auth sees only
+settings and constants: credentials come from settings, never from events.
 """
 
 from __future__ import annotations
@@ -14,97 +16,95 @@ from jsonschema.exceptions import SchemaError
 
 from ..errors import PresetError
 from ..expr import templates
-from ..expr.templates import Allowed, Renderer
+from ..expr.templates import REDACTED, Allowed, Renderer
 from .builder import Builder
-from .model import AuthSpec, RequestSpec, SignatureSpec
+from .flow import credential_shown
+from .model import METHODS, Auths, AuthSpec, StepSpec
 from .schema import BodyValidator, load_json_schema
 
-__all__ = ["compile_request"]
+__all__ = ["compile_auths", "compile_step", "compile_steps"]
 
 _TEMPLATE_AUTH_FIELDS = {"basic": ("username", "password"), "bearer": ("token",), "api_key": ("value",)}
 _SECRET_AUTH_FIELDS = {"password", "token", "value"}
 
 
-def compile_request(builder: Builder, raw: dict[str, Any], allowed: Allowed) -> RequestSpec:
-    base = _spec(builder, raw, allowed, "/request", None, "default")
-    variants = []
-    for index, variant in enumerate(raw.get("variants", [])):
-        pointer = f"/request/variants/{index}"
-        when = builder.expression(variant["when"], allowed, f"{pointer}/when")
-        spec = _spec(builder, variant, allowed, pointer, base, variant["name"])
-        variants.append((when or _never, spec))
-    names = [v["name"] for v in raw.get("variants", [])]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            builder.error(f"/request/variants/{index}/name", f"duplicate variant name '{name}'")
-    base.variants = tuple(variants)
-    return base
+def compile_steps(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed, auth: Auths) -> tuple[StepSpec, ...]:
+    steps: list[StepSpec] = []
+    bound: dict[str, Any] = {}
+    for index, item in enumerate(raw):
+        pointer = f"/requests/{index}"
+        if item["name"] in (step.name for step in steps):
+            builder.error(f"{pointer}/name", f"duplicate request name '{item['name']}'")
+        step = compile_step(builder, item, {**allowed, **bound, "now": None}, auth, pointer, default_role="write")
+        if step.bind is not None:
+            if step.bind in allowed or step.bind in bound:
+                builder.error(f"{pointer}/as", f"'{step.bind}' is already a name templates use", hint="pick another")
+            bound[step.bind] = None
+        steps.append(step)
+    return tuple(steps)
 
 
-def _never(_context: Any) -> bool:
-    return False
-
-
-def _spec(
-    builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str, base: RequestSpec | None, name: str
-) -> RequestSpec:
-    # The leaves of url, method, headers and body, by where they sit in the request.
-    leaves: list[tuple[tuple[str | int, ...], str]] = []
-    sources: dict[str, Any] = {}
-
-    def tree(key: str, default: Any = None) -> Renderer:
-        def found(path: tuple[str | int, ...], source: str) -> None:
-            leaves.append(((key, *path), source))
-
-        if key in raw or base is None:
-            sources[key] = raw.get(key, default)
-            return builder.tree(sources[key], allowed, f"{pointer}/{key}", on_leaf=found)
-        sources[key] = base.sources[key]
-        leaves.extend(leaf for leaf in base.leaf_sources if leaf[0][0] == key)
-        return getattr(base, key)  # type: ignore[no-any-return]
-
-    def source(key: str) -> str:
-        if key in raw:
-            return str(raw[key])
-        return str(getattr(base, f"{key}_source")) if base is not None else ""
-
-    schema_path, validator = (base.schema_path, base.validator) if base is not None else (Path(), None)
+def compile_step(
+    builder: Builder, raw: dict[str, Any], allowed: Allowed, auth: Auths, pointer: str, *, default_role: str
+) -> StepSpec:
+    """One request; ``auth`` is used unless the request declares its own."""
+    method = raw["method"]
+    if method not in METHODS and "{{" not in method:
+        builder.error(f"{pointer}/method", f"unknown method {method!r}", hint=f"one of {', '.join(sorted(METHODS))}")
+    body = raw.get("body")
+    header_allowed: Allowed = {**allowed, "content": None}
+    schema_path, validator = None, None
     if "schema" in raw:
         schema_path, validator = _validator(builder, raw["schema"], f"{pointer}/schema")
-    signature = base.signature if base is not None else None
-    if "signature" in raw:
-        signature = _signature(builder, raw["signature"], allowed, f"{pointer}/signature")
-    auth = base.auth if base is not None else ()
-    if "auth" in raw:
-        auth = _auths(builder, raw["auth"], allowed, f"{pointer}/auth")
-    method, url, headers, body = tree("method"), tree("url"), tree("headers", {}), tree("body")
-    return RequestSpec(
-        name=name,
+    if "missing" in raw and "as" not in raw:
+        builder.error(f"{pointer}/missing", "`missing` says what to bind when nothing is there: it needs `as`")
+    # Every template leaf of the request, by where it sits in it: for the secret and size flow.
+    leaves: list[tuple[tuple[str | int, ...], str]] = []
+
+    def tree(key: str, source: Any, scope: Allowed) -> Renderer:
+        def found(path: tuple[str | int, ...], leaf: str) -> None:
+            leaves.append(((key, *path), leaf))
+
+        return builder.tree(source, scope, f"{pointer}/{key}", on_leaf=found)
+
+    step_auth = compile_auths(builder, raw["auth"], _auth_scope(allowed), f"{pointer}/auth") if "auth" in raw else auth
+    method_of, url_of = tree("method", method, allowed), tree("url", raw["url"], allowed)
+    headers_of = tree("headers", raw.get("headers", {}), header_allowed)
+    body_of = tree("body", body, allowed) if body is not None else None
+    secret_leaves, check_size = builder.flow.request(
+        leaves, credentials=max((len(a.fields) for _, a in step_auth), default=0)
+    )
+    return StepSpec(
+        name=raw["name"],
         pointer=pointer,
-        method=method,
-        url=url,
-        auth=auth,
-        headers=headers,
-        encoding=raw.get("encoding", base.encoding if base else "json"),
-        body=body,
+        role=raw.get("role", default_role),
+        when=builder.expression(raw["when"], allowed, f"{pointer}/when") if "when" in raw else None,
+        method=method_of,
+        url=url_of,
+        headers=headers_of,
+        encoding=raw.get("encoding", "json"),
+        body=body_of,
         validator=validator,
         schema_path=schema_path,
-        signature=signature,
-        method_source=source("method"),
-        url_source=source("url"),
-        schema_source=source("schema"),
+        auth=step_auth,
+        bind=raw.get("as"),
+        missing=frozenset(raw.get("missing", ())),
         when_source=raw.get("when"),
-        secret_leaves=builder.flow.secret_leaves(leaves),
-        check_size=builder.flow.needs_size_check(
-            sources.values(), extra=max((len(a.fields) for _, a in auth), default=0)
-        ),
-        sources=sources,
-        leaf_sources=tuple(leaves),
+        method_source=str(method),
+        url_source=str(raw["url"]),
+        schema_source=str(raw.get("schema", "")),
+        secret_leaves=secret_leaves,
+        check_size=check_size,
     )
 
 
+def _auth_scope(allowed: Allowed) -> Allowed:
+    return {name: allowed[name] for name in ("settings", "constants") if name in allowed}
+
+
 def _validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, BodyValidator | None]:
-    schema_path = (Path(builder.doc.file).parent / relative).resolve()
+    # Relative to the file that wrote it: with `extends`, that may be another preset's file.
+    schema_path = (Path(builder.doc.locate(pointer).file).parent / relative).resolve()
     if not schema_path.is_file():
         builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
         return schema_path, None
@@ -123,7 +123,9 @@ def _validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, Bod
     return schema_path, None
 
 
-def _auths(builder: Builder, raw: Any, allowed: Allowed, pointer: str) -> tuple[tuple[Renderer | None, AuthSpec], ...]:
+def compile_auths(builder: Builder, raw: Any, allowed: Allowed, pointer: str) -> Auths:
+    if raw is None:
+        return ()
     items = raw if isinstance(raw, list) else [raw]
     out = []
     for index, item in enumerate(items):
@@ -149,28 +151,8 @@ def _auth(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str)
     return AuthSpec(
         kind=raw["type"],
         fields=fields,
-        scheme=raw.get("scheme", "Bearer"),
         location=raw.get("in", "header"),
         name=raw.get("name", ""),
         when_source=raw.get("when"),
-    )
-
-
-def _signature(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str) -> SignatureSpec:
-    if "{{" not in raw["secret"]:
-        builder.error(
-            f"{pointer}/secret",
-            "a signing secret is written inline in the preset",
-            hint="declare a `secret: true` setting and write `{{ settings.<name> }}` here",
-        )
-    value_names: Allowed = {"signature": None, "algorithm": None, "timestamp": None}
-    return SignatureSpec(
-        algorithm=raw.get("algorithm", "sha256"),
-        secret=builder.tree(raw["secret"], allowed, f"{pointer}/secret"),
-        header=raw["header"],
-        value=builder.tree(raw.get("value", "{{ algorithm }}={{ signature }}"), value_names, f"{pointer}/value"),
-        timestamp_header=raw.get("timestamp_header"),
-        timestamp_unit=raw.get("timestamp_unit", "s"),
-        when=builder.expression(raw["when"], allowed, f"{pointer}/when") if "when" in raw else None,
-        when_source=raw.get("when"),
+        shown=credential_shown(raw["value"]) if raw["type"] == "api_key" and "value" in raw else REDACTED,
     )

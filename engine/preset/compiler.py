@@ -1,7 +1,8 @@
-"""Turn a loaded preset into a CompiledPreset, or report every problem in it at once.
+"""Turn a preset file into a CompiledPreset, or report every problem in it at once.
 
-All compiling happens here: JMESPath selectors, Jinja templates, rule predicates
-and the request schema's validator. Rendering an event afterwards compiles nothing.
+All compiling happens here: ``extends`` is resolved and merged (compose.py), then
+JMESPath selectors, Jinja templates, rule predicates and the request schemas'
+validators are compiled. Rendering an event afterwards compiles nothing.
 """
 
 from __future__ import annotations
@@ -11,37 +12,70 @@ from typing import Any
 
 from jinja2 import nodes
 
-from ..errors import PresetError, PresetErrors, TemplateError
+from .. import bundled
+from ..errors import PresetErrors, PresetNotFound, TemplateError
 from ..expr.templates import Allowed, compile_expression, did_you_mean, parse
 from .builder import Builder, leaf_names
-from .compile_policy import compile_checks, compile_delivery, compile_lookup
-from .compile_request import compile_request
+from .compile_policy import compile_checks, compile_delivery
+from .compile_request import compile_auths, compile_steps
+from .compose import load_composed
 from .flow import Flow
 from .model import CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec
 from .schema import schema_errors
 from .settings import SettingSpec
-from .source import SourceDoc, load_yaml
+from .source import SourceDoc
 
-__all__ = ["BUILTIN_NAMES", "compile_preset", "load_preset"]
+__all__ = ["BUILTIN_NAMES", "compile_preset", "load_preset", "resolve_extends"]
 
 #: Names every template may use besides selectors and variables.
-BUILTIN_NAMES = ("event", "settings", "mapping")
+BUILTIN_NAMES = ("event", "settings", "mapping", "constants", "fields", "now", "content")
+#: Sections a preset must have once everything it extends is merged in.
+REQUIRED_SECTIONS = ("metadata", "mappings", "requests")
 
 
-def load_preset(path: str | Path) -> CompiledPreset:
-    """Load, validate and compile the preset at ``path``; raise PresetErrors listing all problems."""
+#: Where the bundled shared fragments live (inside the bundled presets folder).
+SHARED = "_shared"
+
+
+def resolve_extends(reference: str, from_file: Path) -> Path:
+    """An ``extends`` entry: a path relative to the file, or a name: a preset beside this
+    one, then a bundled preset, then a bundled shared fragment (``contact``, ``consent``...)."""
+    if "/" in reference or reference.endswith((".yaml", ".yml")):
+        target = (from_file.parent / reference).resolve()
+        if not target.is_file():
+            raise PresetNotFound(f"no file {target}")
+        return target
+    candidates = [
+        from_file.resolve().parent.parent / reference / "preset.yaml",
+        bundled.presets_dir() / reference / "preset.yaml",
+        bundled.presets_dir() / SHARED / f"{reference}.yaml",
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.resolve() != from_file.resolve():
+            return candidate
+    shared = sorted(p.stem for p in (bundled.presets_dir() / SHARED).glob("*.yaml"))
+    raise PresetNotFound(f"no preset or shared fragment named {reference!r} (shared fragments: {', '.join(shared)})")
+
+
+def load_preset(path: str | Path, text: str | None = None) -> CompiledPreset:
+    """Load, compose, validate and compile the preset at ``path``; PresetErrors lists all problems.
+
+    With ``text``, that is the file's content (an editor's unsaved text); ``extends`` still
+    resolves from where the file is.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "preset.yaml"
-    try:
-        doc = load_yaml(path)
-    except PresetError as exc:
-        raise PresetErrors([exc]) from None
-    return compile_preset(doc)
+    return compile_preset(load_composed(path, resolve_extends, text))
 
 
 def compile_preset(doc: SourceDoc) -> CompiledPreset:
-    errors = schema_errors(doc)
+    missing = [s for s in REQUIRED_SECTIONS if not isinstance(doc.data, dict) or s not in doc.data]
+    errors = [
+        e for e in schema_errors(doc) if not (e.pointer in ("", "/") and any(f"'{s}'" in e.message for s in missing))
+    ]
+    for section in missing:
+        errors.append(doc.error("", f"a preset needs `{section}` (here, or in a preset it extends)"))
     if errors:
         # The structure is not trustworthy; semantic checks would only add noise.
         raise PresetErrors(errors)
@@ -53,20 +87,17 @@ def compile_preset(doc: SourceDoc) -> CompiledPreset:
 
 
 class _PresetCompiler(Builder):
-    """The top-level sections; ``request``, ``delivery`` and ``check`` have modules of their own."""
-
-    # -- sections ---------------------------------------------------------------
+    """The top-level sections; ``requests``, ``delivery`` and ``checks`` have modules of their own."""
 
     def build(self) -> CompiledPreset:
         data = self.data
         settings = self._settings()
         self.flow = Flow(data, [name for name, spec in settings.items() if spec.secret])
         selectors = self._selectors()
-        variables = dict(data.get("variables", {}))
-        self._check_names(selectors, variables)
+        variables = self._variables(selectors)
         mapping_names = [m["name"] for m in data["mappings"]]
         constants = data.get("constants", {})
-        base_allowed: Allowed = {
+        base_allowed: dict[str, Any] = {
             **{name: None for name in selectors},
             **{name: None for name in variables},
             "event": None,
@@ -74,24 +105,24 @@ class _PresetCompiler(Builder):
             "mapping": (),
             "constants": list(constants),
         }
-        rules = self._rules(base_allowed, variables, mapping_names)
+        rules = self._rules(base_allowed, mapping_names)
         field_keys = set(data.get("fields", {}))
         for mapping in data["mappings"]:
             field_keys.update(mapping.get("fields", {}))
         base_fields = self.tree(data.get("fields", {}), base_allowed, "/fields")
         mappings = self._mappings(base_allowed)
-        request_allowed: dict[str, Any] = {**base_allowed, "fields": sorted(field_keys)}
-        # The read-before-write answer exists only once the lookup is sent: after the
-        # decision, so only the request itself may read it, never rules or fields.
-        lookup_raw = data["request"].get("lookup")
-        lookup = compile_lookup(self, lookup_raw, request_allowed)
-        if lookup_raw is not None:
-            request_allowed[lookup_raw["as"]] = None
-        request = compile_request(self, data["request"], request_allowed)
+        event_allowed: Allowed = {**base_allowed, "fields": sorted(field_keys)}
         side_allowed: Allowed = {"settings": list(settings), "constants": list(constants)}
-        hint_allowed: Allowed = {**side_allowed, "response": None, "text": None, "status": None}
-        delivery = compile_delivery(self, data.get("delivery", {}), base_allowed, hint_allowed)
-        checks = compile_checks(self, data.get("check", []), side_allowed)
+        auth = compile_auths(self, data.get("auth"), side_allowed, "/auth")
+        steps = compile_steps(self, data["requests"], event_allowed, auth)
+        answer_names = {step.bind: None for step in steps if step.bind}
+        delivery = compile_delivery(
+            self,
+            data.get("delivery", {}),
+            event_allowed,
+            {**event_allowed, **answer_names, "response": None, "text": None, "status": None, "step": None},
+        )
+        checks = compile_checks(self, data.get("checks", []), side_allowed, auth)
         return CompiledPreset(
             name=data["metadata"]["name"],
             path=Path(self.doc.file),
@@ -102,19 +133,18 @@ class _PresetCompiler(Builder):
             rules=rules,
             base_fields=base_fields,
             mappings=mappings,
-            unmapped_reason=data.get("unmapped", {}).get("drop", "no mapping matches this event"),
-            request=request,
+            steps=steps,
             delivery=delivery,
-            lookup=lookup,
             checks=checks,
             constants=constants,
             source=self.doc,
             shared_field_names=leaf_names(data.get("fields", {})),
+            extends=tuple(dict.fromkeys(location.file for location in self.doc.values.values())),
         )
 
     def _settings(self) -> dict[str, SettingSpec]:
         specs: dict[str, SettingSpec] = {}
-        for name, raw in self.data["settings"].items():
+        for name, raw in self.data.get("settings", {}).items():
             pointer = f"/settings/{name}"
             spec = SettingSpec(
                 name=name,
@@ -142,7 +172,7 @@ class _PresetCompiler(Builder):
 
     def _selectors(self) -> dict[str, SelectorSpec]:
         out: dict[str, SelectorSpec] = {}
-        for name, raw in self.data["selectors"].items():
+        for name, raw in self.data.get("selectors", {}).items():
             pointer = f"/selectors/{name}"
             if isinstance(raw, dict):
                 paths_raw, default, transform_src = raw["from"], raw.get("default"), raw.get("transform")
@@ -157,7 +187,7 @@ class _PresetCompiler(Builder):
             transform = None
             if transform_src is not None:
                 try:
-                    transform = compile_expression(f"value | {transform_src}", {"value": None})
+                    transform = compile_expression(transform_src, {"value": None})
                 except TemplateError as problem:
                     self.template_error(f"{pointer}/transform", problem)
             out[name] = SelectorSpec(
@@ -170,15 +200,25 @@ class _PresetCompiler(Builder):
             )
         return out
 
-    def _check_names(self, selectors: dict[str, SelectorSpec], variables: dict[str, Any]) -> None:
+    def _variables(self, selectors: dict[str, SelectorSpec]) -> dict[str, Any]:
+        """The names rules set, in the order first set: each null until a rule sets it."""
+        variables: dict[str, Any] = {}
         for name in selectors:
             if name in BUILTIN_NAMES:
                 self.error(f"/selectors/{name}", f"'{name}' is a reserved name", key=True)
-        for name in variables:
-            if name in BUILTIN_NAMES or name in selectors:
-                self.error(f"/variables/{name}", f"'{name}' is already a selector or reserved name", key=True)
+        for index, rule in enumerate(self.data.get("rules", [])):
+            for name in rule.get("set", {}):
+                if name in BUILTIN_NAMES or name in selectors:
+                    self.error(
+                        f"/rules/{index}/set/{name}",
+                        f"'{name}' is already a selector or a reserved name",
+                        key=True,
+                        hint="rules set variables of their own; pick another name",
+                    )
+                variables.setdefault(name, None)
+        return variables
 
-    def _rules(self, allowed: Allowed, variables: dict[str, Any], mapping_names: list[str]) -> tuple[RuleSpec, ...]:
+    def _rules(self, allowed: Allowed, mapping_names: list[str]) -> tuple[RuleSpec, ...]:
         rules: list[RuleSpec] = []
         seen: set[str] = set()
         unconditional_drop: str | None = None
@@ -188,6 +228,8 @@ class _PresetCompiler(Builder):
             if name in seen:
                 self.error(f"{pointer}/name", f"duplicate rule name '{name}'")
             seen.add(name)
+            if ("drop" in raw) == ("set" in raw):
+                self.error(pointer, "a rule either drops (`drop: reason`) or sets variables (`set: {...}`)")
             if unconditional_drop is not None:
                 self.error(
                     pointer,
@@ -202,13 +244,6 @@ class _PresetCompiler(Builder):
                 unconditional_drop = name
             sets = []
             for var, value in raw.get("set", {}).items():
-                if var not in variables:
-                    self.error(
-                        f"{pointer}/set/{var}",
-                        f"rule sets undeclared variable '{var}'",
-                        key=True,
-                        hint=did_you_mean(var, variables) or "declare it under `variables:` with a default",
-                    )
                 sets.append((var, self.tree(value, allowed, f"{pointer}/set/{var}")))
             rules.append(
                 RuleSpec(
@@ -244,15 +279,28 @@ class _PresetCompiler(Builder):
     def _mappings(self, allowed: Allowed) -> tuple[MappingSpec, ...]:
         out: list[MappingSpec] = []
         seen: set[str] = set()
+        catch_all: str | None = None
         for index, raw in enumerate(self.data["mappings"]):
             pointer = f"/mappings/{index}"
             if raw["name"] in seen:
                 self.error(f"{pointer}/name", f"duplicate mapping name '{raw['name']}'")
             seen.add(raw["name"])
-            clauses_raw = raw["match"] if isinstance(raw["match"], list) else [raw["match"]]
+            if catch_all is not None:
+                self.error(
+                    pointer,
+                    f"mapping '{raw['name']}' can never match: mapping '{catch_all}' has no `match`"
+                    " and takes every event",
+                    hint="put the mapping without `match` last",
+                )
+            if "drop" in raw and raw.get("fields"):
+                self.error(f"{pointer}/fields", "a mapping that drops sends nothing: its fields are never used")
+            match = raw.get("match", [])
+            clauses_raw = match if isinstance(match, list) else [match]
+            if "match" not in raw:
+                catch_all = raw["name"]
             clauses = []
             for c_index, clause in enumerate(clauses_raw):
-                c_pointer = f"{pointer}/match" + (f"/{c_index}" if isinstance(raw["match"], list) else "")
+                c_pointer = f"{pointer}/match" + (f"/{c_index}" if isinstance(match, list) else "")
                 if not clause:
                     self.error(
                         c_pointer, "an empty match fits every event", hint="name a `type`, an `event` or a `when`"
@@ -274,6 +322,7 @@ class _PresetCompiler(Builder):
                     clauses=tuple(clauses),
                     fields=fields,
                     field_names=leaf_names(raw.get("fields", {})),
+                    drop=raw.get("drop"),
                 )
             )
         return tuple(out)

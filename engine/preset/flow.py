@@ -28,7 +28,7 @@ from ..expr.limits import MAX_TEXT
 from ..expr.sandbox import ENVIRONMENT
 from ..expr.templates import REDACTED, Renderer, parse, passes_through, single_expression
 
-__all__ = ["MAX_REQUEST", "Flow", "SecretLeaf"]
+__all__ = ["MAX_REQUEST", "Flow", "SecretLeaf", "credential_shown"]
 
 #: Characters in a rendered request (URL, headers and body). Checked at render time
 #: only for presets whose requests could hold more (see ``Flow.weight``).
@@ -46,8 +46,15 @@ def _all_nodes(tree: nodes.Node) -> Iterator[nodes.Node]:
 
 
 def _keys_read(tree: nodes.Node) -> Iterator[tuple[str, Any]]:
-    """Each name a template reads, with the fixed key it reads of it (or _WHOLE)."""
-    found = [node for node in _all_nodes(tree) if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Name))]
+    """Each name a template reads for its value, with the fixed key it reads (or _WHOLE).
+
+    Not counted: a name read only as the key of ``hmac_sha256`` (a signature is made to be
+    shown, as every receiver sees it, and does not give away the key it was made with), and
+    a name only tested for presence (``settings.token is not none``: whether a secret is set
+    is not the secret).
+    """
+    found = list(_all_nodes(tree))
+    keyed = {id(inner) for node in found for part in _not_values(node) for inner in _all_nodes(part)}
     keys: dict[int, Any] = {}
     for node in found:
         if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
@@ -56,8 +63,37 @@ def _keys_read(tree: nodes.Node) -> Iterator[tuple[str, Any]]:
             fixed = isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
             keys[id(node.node)] = node.arg.value if fixed else _WHOLE  # type: ignore[attr-defined]
     for node in found:
-        if isinstance(node, nodes.Name) and node.ctx == "load":
+        if isinstance(node, nodes.Name) and node.ctx == "load" and id(node) not in keyed:
             yield node.name, keys.get(id(node), _WHOLE)
+
+
+_PRESENCE_TESTS = frozenset({"none", "defined", "undefined"})
+
+
+def _not_values(node: nodes.Node) -> tuple[nodes.Node, ...]:
+    """The parts of ``node`` whose value does not flow into the result (see _keys_read)."""
+    if isinstance(node, nodes.Filter) and node.name == "hmac_sha256":
+        return (*node.args, *(keyword.value for keyword in node.kwargs))
+    if isinstance(node, nodes.Test) and node.name in _PRESENCE_TESTS:
+        return (node.node,)
+    return ()
+
+
+def _passed(node: nodes.Node) -> set[tuple[str, str]] | None:
+    """The names (with the first key read of each, or "") whose values an expression passes
+    on as read, like ``passes_through``; None when it builds its value."""
+    if passes_through(node) is None:
+        return None
+    if isinstance(node, (nodes.Or, nodes.And)):
+        return (_passed(node.left) or set()) | (_passed(node.right) or set())
+    if isinstance(node, nodes.CondExpr):
+        otherwise = _passed(node.expr2) if node.expr2 is not None else None
+        return (_passed(node.expr1) or set()) | (otherwise or set())
+    key = ""
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        key = node.attr if isinstance(node, nodes.Getattr) else str(node.arg.value)  # type: ignore[attr-defined]
+        node = node.node
+    return {(node.name, key)} if isinstance(node, nodes.Name) else set()
 
 
 def _leaves(tree: Any) -> Iterator[str]:
@@ -101,38 +137,42 @@ class Flow:
             for key, value in tree.items():
                 if self._tree_reads_secret(value):
                     self.secret_fields.add(str(key))
-        # A render uses the shared fields and one mapping's.
+        # A render uses the shared fields and one mapping's (merged key by key).
         self.weights["fields"] = min(self.tree_weight(shared) + max(map(self.tree_weight, own), default=0), _CAP)
+        for key in {str(k) for tree in (shared, *own) for k in tree}:
+            mine = max((self.tree_weight(tree.get(key)) for tree in own), default=0)
+            self.weights[f"fields.{key}"] = min(self.tree_weight(shared.get(key)) + mine, _CAP)
         self._settled = True
 
     # -- secrets ------------------------------------------------------------------
 
-    def reads_secret(self, tree: nodes.Node) -> bool:
+    def reads_secret(self, tree: nodes.Node, also: frozenset[str] = frozenset()) -> bool:
+        """True when ``tree`` reads a secret setting, or a name derived from one (or in ``also``)."""
         for name, key in _keys_read(tree):
             if name == "settings" and (key in self.secret_settings or (key is _WHOLE and self.secret_settings)):
                 return True
             if name == "fields" and (key in self.secret_fields or (key is _WHOLE and self.secret_fields)):
                 return True
-            if name in self.secret_variables:
+            if name in self.secret_variables or name in also:
                 return True
         return False
 
-    def leaf_reads_secret(self, source: str) -> bool:
-        known = self._leaf_secret.get(source)
+    def leaf_reads_secret(self, source: str, also: frozenset[str] = frozenset()) -> bool:
+        known = None if also else self._leaf_secret.get(source)
         if known is not None:
             return known
         try:
-            reads = self.reads_secret(parse(source))
+            reads = self.reads_secret(parse(source), also)
         except TemplateError:
             reads = False  # reported where the leaf is compiled
-        if self._settled:  # while variables and fields are still being found, an answer may change
+        if self._settled and not also:  # while variables and fields are being found, an answer may change
             self._leaf_secret[source] = reads
         return reads
 
     def _tree_reads_secret(self, tree: Any) -> bool:
         return any(self.leaf_reads_secret(leaf) for leaf in _leaves(tree))
 
-    def review(self, source: str) -> Renderer:
+    def review(self, source: str, also: frozenset[str] = frozenset()) -> Renderer:
         """What a review shows for a leaf that reads a secret. A text template keeps its
         text and its other parts (``https://hooks.example.com/<redacted>``); any other
         leaf shows ``<redacted>`` as a whole."""
@@ -146,7 +186,7 @@ class Flow:
         for piece in template.body[0].nodes:
             if isinstance(piece, nodes.TemplateData):
                 parts.append(_constant(piece.data))
-            elif self.reads_secret(piece):
+            elif self.reads_secret(piece, also):
                 parts.append(whole)
             else:
                 try:
@@ -155,9 +195,22 @@ class Flow:
                     return whole
         return lambda context: "".join(part(context) for part in parts)
 
-    def secret_leaves(self, found: Iterable[tuple[tuple[str | int, ...], str]]) -> tuple[SecretLeaf, ...]:
-        """The (path, review) of each leaf in ``found`` that reads a secret."""
-        return tuple((path, self.review(source)) for path, source in found if self.leaf_reads_secret(source))
+    def request(
+        self, leaves: Iterable[tuple[tuple[str | int, ...], str]], credentials: int
+    ) -> tuple[tuple[SecretLeaf, ...], bool]:
+        """For a request's template leaves, each by its place (("body", "key"), ("url",)...):
+        the (place, review) of each leaf that reads a secret, and whether the request's size
+        must be checked when it renders. Headers may read ``content``, the encoded body: it is
+        as secret, and as big, as the body's leaves."""
+        leaves = list(leaves)
+        body = [source for path, source in leaves if path[0] == "body"]
+        also = frozenset({"content"}) if any(self.leaf_reads_secret(source) for source in body) else frozenset()
+        secret = tuple(
+            (path, self.review(source, also)) for path, source in leaves if self.leaf_reads_secret(source, also)
+        )
+        self.weights["content"] = min(sum(map(self.leaf_weight, body)), _CAP)
+        weight = sum(self.leaf_weight(source) for _, source in leaves) + credentials
+        return secret, weight * MAX_TEXT > MAX_REQUEST
 
     # -- sizes --------------------------------------------------------------------
 
@@ -168,17 +221,31 @@ class Flow:
         if expression is None:
             return 1  # text: its output as a whole is within MAX_TEXT
         try:
-            names = passes_through(parse("{{ " + expression + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
+            passed = _passed(parse("{{ " + expression + " }}").body[0].nodes[0])  # type: ignore[attr-defined]
         except TemplateError:
             return 1
-        return max((self.weights.get(name, 1) for name in names or ()), default=1)
+        weights = self.weights
+        return max((weights.get(f"{n}.{k}", weights.get(n, 1)) for n, k in passed or ()), default=1)
 
     def tree_weight(self, tree: Any) -> int:
         return min(sum(self.leaf_weight(leaf) for leaf in _leaves(tree)), _CAP)
 
-    def needs_size_check(self, trees: Iterable[Any], extra: int = 0) -> bool:
-        """True when the rendered request made of ``trees`` could pass MAX_REQUEST."""
-        return (sum(self.tree_weight(tree) for tree in trees) + extra) * MAX_TEXT > MAX_REQUEST
+
+def credential_shown(source: str) -> str:
+    """What a review shows for a credential written as ``source``: its literal text, and
+    ``<redacted>`` for every template part (``Token {{ settings.key }}`` -> ``Token <redacted>``)."""
+    try:
+        template = parse(source)
+    except TemplateError:
+        return REDACTED
+    if (
+        single_expression(source) is not None
+        or len(template.body) != 1
+        or not isinstance(template.body[0], nodes.Output)
+    ):
+        return REDACTED
+    pieces = template.body[0].nodes
+    return "".join(piece.data if isinstance(piece, nodes.TemplateData) else REDACTED for piece in pieces)
 
 
 def _constant(value: Any) -> Renderer:

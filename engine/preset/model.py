@@ -8,7 +8,7 @@ text they were compiled from, so docs and studio can show the preset as written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,44 +25,30 @@ if TYPE_CHECKING:
 __all__ = [
     "METHODS",
     "NO_ANSWER",
+    "ROLES",
     "AuthSpec",
     "CheckSpec",
     "CompiledPreset",
     "DeliveryPolicy",
-    "LookupSpec",
     "MappingSpec",
     "MatchClause",
-    "RequestSpec",
     "ResponseRule",
     "RuleSpec",
     "SelectorSpec",
-    "SignatureSpec",
     "Status",
-    "SubRequestSpec",
-    "status_matcher",
+    "StepSpec",
 ]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+#: A request's role: ``read`` (no side effects; its answer may be bound; sent again on a
+#: retry), ``write`` (an idempotent upsert), ``track`` (an event that must not be sent twice).
+ROLES = ("read", "write", "track")
 #: An HTTP status, or ``timeout`` / ``connection_error`` when there was no answer.
 Status = int | str
 
 
 #: Statuses a transport reports when there is no HTTP answer at all.
 NO_ANSWER = ("timeout", "connection_error")
-
-
-def status_matcher(pattern: int | str) -> Callable[[Status], bool]:
-    """``404``, ``"4xx"``, ``"500-504"``, ``"timeout"`` or ``"connection_error"``."""
-    if isinstance(pattern, int) or pattern in NO_ANSWER:
-        return lambda status: status == pattern
-    if pattern.endswith("xx"):
-        hundred = int(pattern[0])
-        return lambda status: isinstance(status, int) and status // 100 == hundred
-    if "-" in pattern:
-        low, high = (int(p) for p in pattern.split("-"))
-        return lambda status: isinstance(status, int) and low <= status <= high
-    exact = int(pattern)
-    return lambda status: status == exact
 
 
 @dataclass(frozen=True)
@@ -105,114 +91,86 @@ class MatchClause:
 class MappingSpec:
     name: str
     pointer: str
+    #: Any clause may fit; no clauses: every event fits.
     clauses: tuple[MatchClause, ...]
     fields: Renderer
     #: Dotted paths of the leaves this mapping's own ``fields`` set.
     field_names: tuple[str, ...] = ()
+    #: Drop the events this mapping takes, with this reason.
+    drop: str | None = None
 
 
 @dataclass(frozen=True)
 class AuthSpec:
     kind: str
     fields: dict[str, Renderer]
-    scheme: str = "Bearer"
     location: str = "header"
     name: str = ""
     when_source: str | None = None
+    #: What a review shows for an ``api_key`` value: its literal text, each template part
+    #: ``<redacted>`` (``Token <redacted>``).
+    shown: str = "<redacted>"
+
+
+#: (when, auth) pairs: the first whose ``when`` is absent or true applies.
+Auths = tuple[tuple[Renderer | None, AuthSpec], ...]
 
 
 @dataclass(frozen=True)
-class SignatureSpec:
-    algorithm: str
-    secret: Renderer
-    header: str
-    value: Renderer
-    timestamp_header: str | None
-    timestamp_unit: str
-    when: Renderer | None
-    when_source: str | None = None
+class StepSpec:
+    """One HTTP request: a step of an event (``requests``), a preflight check, or its fix."""
 
-
-@dataclass
-class RequestSpec:
     name: str
     pointer: str
+    role: str
+    when: Renderer | None
     method: Renderer
     url: Renderer
-    #: (when, auth) pairs: the first whose ``when`` is absent or true applies.
-    auth: tuple[tuple[Renderer | None, AuthSpec], ...]
     headers: Renderer
     encoding: str
-    body: Renderer
+    body: Renderer | None
     validator: BodyValidator | None
-    schema_path: Path
-    signature: SignatureSpec | None
+    schema_path: Path | None
+    auth: Auths
+    #: The name the parsed answer is bound to for later steps (``as``).
+    bind: str | None = None
+    #: Statuses that mean "nothing there": ``bind`` gets null instead of a failure.
+    missing: frozenset[int] = frozenset()
+    when_source: str | None = None
     method_source: str = ""
     url_source: str = ""
     schema_source: str = ""
-    when_source: str | None = None
-    #: (when, spec) pairs tried in order before falling back to this spec.
-    variants: tuple[tuple[Renderer, RequestSpec], ...] = ()
     #: Where this request holds values derived from secret settings, and what reviews show there.
     secret_leaves: tuple[SecretLeaf, ...] = ()
     #: True when the rendered request could pass MAX_REQUEST, so its size is checked.
     check_size: bool = False
-    #: The url, method, headers and body as written, and each template leaf in them by
-    #: its place in the request: what a variant inherits.
-    sources: Mapping[str, Any] = field(default_factory=dict)
-    leaf_sources: tuple[tuple[tuple[str | int, ...], str], ...] = ()
-
-    def choose(self, context: Mapping[str, Any]) -> RequestSpec:
-        for when, variant in self.variants:
-            if when(context):
-                return variant
-        return self
-
-
-@dataclass(frozen=True)
-class SubRequestSpec:
-    """A lookup, check or fix request: the main request's auth, no request schema."""
-
-    method: str
-    url: Renderer
-    headers: Renderer
-    body: Renderer | None
-    encoding: str
-    url_source: str = ""
-    secret_leaves: tuple[SecretLeaf, ...] = ()
-    check_size: bool = False
-
-
-@dataclass(frozen=True)
-class LookupSpec:
-    """Read before write: GET ``request``, bind the parsed answer to ``name``."""
-
-    name: str
-    missing: frozenset[int]
-    request: SubRequestSpec
 
 
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
     description: str
-    request: SubRequestSpec
+    request: StepSpec
     expect: dict[int, Renderer]
     foreach: Renderer | None
     assertion: Renderer | None
     message: Renderer | None
-    fix: SubRequestSpec | None
+    fix: StepSpec | None
 
 
 @dataclass(frozen=True)
 class ResponseRule:
-    matches: Callable[[Status], bool]
+    #: The statuses this rule is for; None: any (its ``when`` decides).
+    statuses: frozenset[Status] | None
     when: Renderer | None
-    outcome: str  # success | retry | fail
+    outcome: str  # success | retry | fail | stop
     hint: Renderer | None
     status_source: str = ""
     when_source: str | None = None
     hint_source: str | None = None
+
+    def matches(self, status: Status) -> bool:
+        return self.statuses is None or status in self.statuses
 
 
 @dataclass(frozen=True)
@@ -221,8 +179,12 @@ class DeliveryPolicy:
 
     order_by: Renderer | None
     responses: tuple[ResponseRule, ...]
-    error_message: tuple[Search, ...]
-    max_attempts: int
+    #: Where the vendor's message is in an error answer (a template over ``response``).
+    error_message: Renderer | None
+    #: None: retry until the deadline.
+    max_attempts: int | None
+    #: Seconds a request is retried for, from its first attempt.
+    deadline: float
     backoff_base: float
     backoff_max: float
     rate: float | None
@@ -230,6 +192,7 @@ class DeliveryPolicy:
     connect_timeout: float
     read_timeout: float
     order_by_source: str | None = None
+    error_message_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,19 +204,23 @@ class CompiledPreset:
     metadata: dict[str, Any]
     settings: dict[str, SettingSpec]
     selectors: dict[str, SelectorSpec]
+    #: The names rules set, each null until a rule sets it.
     variables: dict[str, Any]
     rules: tuple[RuleSpec, ...]
     base_fields: Renderer
     mappings: tuple[MappingSpec, ...]
-    unmapped_reason: str
-    request: RequestSpec
+    steps: tuple[StepSpec, ...]
     delivery: DeliveryPolicy
-    lookup: LookupSpec | None
     checks: tuple[CheckSpec, ...]
     constants: dict[str, Any]
     source: SourceDoc = field(repr=False)
     #: Dotted paths of the leaves of the shared ``fields``.
     shared_field_names: tuple[str, ...] = ()
+    #: The files it was built from: itself, then what it extends, outermost first.
+    extends: tuple[str, ...] = ()
 
     def resolve_settings(self, raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
         return resolve_settings(self.name, self.settings, raw, environ)
+
+    def step(self, name: str) -> StepSpec:
+        return next(step for step in self.steps if step.name == name)

@@ -151,7 +151,7 @@ def _number_from_env(text: str, kind: str) -> Any:
         return text
 
 
-#: Settings-file key for run options (rate_limit, max_attempts), not preset settings.
+#: Settings-file key for run options (rate_limit, max_attempts, deadline), not preset settings.
 RESERVED = "relay"
 
 
@@ -164,6 +164,8 @@ class RunOptions:
     rate: float | None = None
     burst: int | None = None
     max_attempts: int | None = None
+    #: Seconds to keep retrying one request (the preset's ``delivery.deadline`` otherwise).
+    deadline: float | None = None
 
 
 @cache
@@ -191,4 +193,9 @@ def split_run_options(
         problems.sort(key=lambda p: (p.location.line, p.location.col) if p.location else (0, 0))
         raise SettingsError("", [str(problem) for problem in problems], file=source)
     rate = options.get("rate_limit") or {}
-    return rest, RunOptions(rate=rate.get("rate"), burst=rate.get("burst"), max_attempts=options.get("max_attempts"))
+    return rest, RunOptions(
+        rate=rate.get("rate"),
+        burst=rate.get("burst"),
+        max_attempts=options.get("max_attempts"),
+        deadline=options.get("deadline"),
+    )

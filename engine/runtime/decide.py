@@ -2,16 +2,17 @@
 
 Order of work, which is also the order a preset author reasons in:
 1. selectors pick values from the event (first non-null path wins);
-2. the first mapping whose ``match`` fits is chosen; none means an ``unmapped`` drop;
+2. the first mapping whose ``match`` fits is chosen (one that drops, drops); none
+   fitting means an ``unmapped`` drop;
 3. rules run in order: a drop stops at once; for ``set``, the first rule to set a
    variable wins, so precedence is simply the order rules are written in;
 4. fields (shared, then the mapping's own, merged over them) are rendered.
-Building the request from the plan is ``build``'s job.
+Building the requests from the plan is ``build``'s job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -21,7 +22,14 @@ from ..preset.model import CompiledPreset, MappingSpec, RuleSpec, SelectorSpec
 from ..preset.settings import Settings
 from .decision import Plan, Trace, redact
 
-__all__ = ["RENDER_FAILURES", "decide", "deep_merge", "render_error"]
+__all__ = [
+    "DISABLED_BY_INTEGRATIONS",
+    "RENDER_FAILURES",
+    "decide",
+    "deep_merge",
+    "enabled_by_integrations",
+    "render_error",
+]
 
 #: What a template or path may raise on hostile or oddly shaped event data.
 RENDER_FAILURES = (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, KeyError, AttributeError)
@@ -46,6 +54,8 @@ def _select(selector: SelectorSpec, event: Any) -> tuple[Any, str | None]:
 
 
 def _matches(mapping: MappingSpec, event: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    if not mapping.clauses:  # no `match`: every event
+        return True
     for clause in mapping.clauses:
         if clause.types is not None and event.get("type") not in clause.types:
             continue
@@ -75,12 +85,41 @@ def render_error(
     return kind(preset.name, field, redact(detail, secrets), event_ref=event_ref, location=location)
 
 
-def decide(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref: str = "") -> Plan:
-    """Decide what to do with ``event``: a drop with its reason, or the scope to build a request from."""
+#: The drop reason for an event whose ``integrations`` turn this destination off.
+DISABLED_BY_INTEGRATIONS = "disabled by integrations"
+#: The drop reason for an event no mapping takes (a mapping without `match` gives its own).
+NO_MAPPING = "no mapping matches this event"
+
+
+def enabled_by_integrations(event: Mapping[str, Any], names: Iterable[str]) -> bool:
+    """Segment's ``integrations``: ``{"All": false}`` turns every destination off, and a key
+    naming this destination (its preset name, its title, or the name the service gives it;
+    compared ignoring case) turns it on or off. An object counts as on (it carries options)."""
+    integrations = event.get("integrations")
+    if not isinstance(integrations, Mapping) or not integrations:
+        return True
+    wanted = {name.lower() for name in names}
+    for key, value in integrations.items():
+        if str(key).lower() in wanted:
+            return value is not False
+    return integrations.get("All", True) is not False
+
+
+def decide(
+    preset: CompiledPreset, event: Any, settings: Settings, *, event_ref: str = "", destination: str | None = None
+) -> Plan:
+    """Decide what to do with ``event``: a drop with its reason, or the scope to build a request from.
+
+    ``destination`` is the name the event's ``integrations`` may use for this destination,
+    besides the preset's name and title.
+    """
     secrets = settings.secrets
     if not isinstance(event, Mapping):
         raise render_error(preset, "/", "an event must be a JSON object", secrets, event_ref)
     event_ref = event_ref or _reference(event)
+    names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
+    if not enabled_by_integrations(event, names):
+        return Plan("drop", DISABLED_BY_INTEGRATIONS, "integrations", Trace(), secrets, event_ref=event_ref)
     # `stage` names what is being evaluated, as a cheap reference; the JSON pointer is
     # only spelled out if something fails (see _where), not on every event.
     stage: Any = "/selectors"
@@ -102,8 +141,10 @@ def decide(preset: CompiledPreset, event: Any, settings: Settings, *, event_ref:
                 chosen = mapping
                 break
         if chosen is None:
-            return Plan("drop", preset.unmapped_reason, "unmapped", trace, secrets, event_ref=event_ref)
+            return Plan("drop", NO_MAPPING, "unmapped", trace, secrets, event_ref=event_ref)
         trace.mapping = context["mapping"] = chosen.name
+        if chosen.drop is not None:
+            return Plan("drop", chosen.drop, chosen.name, trace, secrets, event_ref=event_ref)
         already_set: set[str] = set()
         effective: list[str] = []
         for rule in preset.rules:

@@ -1,8 +1,9 @@
-"""What the runtime produces: a Plan (what to do with an event), a Request, a Decision.
+"""What the runtime produces: a Plan (what to do with an event), Requests, a Decision.
 
 ``decide`` makes a Plan: a drop with its reason, or the template scope the
-request is built from. ``build`` turns a Plan into the exact Request. A Decision
-is the reviewable pair of both, which goldens pin and ``relay render`` prints.
+requests are built from. ``build`` turns a Plan into the exact Request of one
+step. A Decision is the reviewable whole, which goldens pin and ``relay render``
+prints: the decision and every request the event makes, in order.
 """
 
 from __future__ import annotations
@@ -34,17 +35,20 @@ class Request:
     encoding: str
     #: Header names whose value is a credential (e.g. Authorization): hidden in reviews.
     credential_headers: frozenset[str] = frozenset()
-
+    #: The request (step) of the preset this is, and its role: read, write or track.
+    step: str = ""
+    role: str = "write"
     #: Where the request holds values derived from secret settings, and what reviews show there.
-    review: Review = ()
+    #: How it is shown, not what is sent: two requests that send the same bytes are equal.
+    review: Review = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The reviewable form: method, URL, headers and decoded body, with secrets redacted
-        by their place in the request (the credential, and every value a template derived
-        from a secret setting), never by searching the text."""
+        """The reviewable form: step, method, URL, headers and decoded body, with secrets
+        redacted by their place in the request (the credential, and every value a template
+        derived from a secret setting), never by searching the text."""
         # A credential header is hidden whole unless the review says more (``Basic <redacted>``).
         headers = {name: REDACTED if name in self.credential_headers else value for name, value in self.headers.items()}
-        view: dict[str, Any] = {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
+        view = {"step": self.step, "method": self.method, "url": self.url, "headers": headers, "body": self.body}
         for path, shown in self.review:
             if path[0] in view:
                 view[str(path[0])] = _replaced(view[str(path[0])], path[1:], shown)
@@ -75,11 +79,11 @@ class Trace:
     selectors: dict[str, str | None] = field(default_factory=dict)
     mapping: str | None = None
     rules: list[dict[str, str]] = field(default_factory=list)
-    #: Which request was used: "default", or the name of the variant a rule or setting chose.
-    request: str | None = None
+    #: Each request of the preset: built, or skipped because its `when` was false.
+    steps: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "request": self.request}
+        return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "steps": self.steps}
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,10 @@ class Decision:
     action: Literal["send", "drop"]
     reason: str | None
     rule: str | None
-    request: Request | None
+    #: Every request the event makes, in order (none for a drop).
+    requests: tuple[Request, ...]
     trace: Trace
     secrets: tuple[str, ...] = ()
-    #: A read-before-write request to send first (presets with ``request.lookup``).
-    lookup: Request | None = None
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
 
@@ -119,16 +122,19 @@ class Decision:
     def mapping(self) -> str | None:
         return self.trace.mapping
 
+    @property
+    def request(self) -> Request | None:
+        """The last request: for most presets, the one that writes."""
+        return self.requests[-1] if self.requests else None
+
     def to_dict(self, *, trace: bool = False) -> dict[str, Any]:
-        """``{"decision", "reason", "rule", "request"}``, secrets redacted: the golden/JSON form."""
+        """``{"decision", "reason", "rule", "requests"}``, secrets redacted: the golden/JSON form."""
         out: dict[str, Any] = {
             "decision": self.action,
             "reason": self.reason,
             "rule": self.rule,
-            "request": self.request.to_dict() if self.request else None,
+            "requests": [request.to_dict() for request in self.requests],
         }
-        if self.lookup is not None:
-            out["lookup"] = self.lookup.to_dict()
         if trace:
             out["trace"] = self.trace.to_dict()  # paths and names from the preset: no values
         return out

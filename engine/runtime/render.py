@@ -1,22 +1,26 @@
-"""render(preset, event, settings) -> Decision: decide and build in one call, for review.
+"""render(preset, event, settings) -> Decision: decide and build every step, for review.
 
-Goldens, ``relay render`` and the docs use this. Delivery calls ``decide``,
-``build_lookup`` and ``build`` itself, so that a preset which reads before it
-writes builds its final request once, from the answer it read.
+Goldens, ``relay render``, studio and the docs use this. Delivery runs the same
+steps itself, sending each request and binding what a ``read`` step answers
+before the next step is built.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from .build import build, build_lookup
+from .build import build
 from .decide import decide
 from .decision import Decision
 
-__all__ = ["render"]
+__all__ = ["NO_REQUEST", "render"]
+
+#: The drop reason for an event none of whose requests applies (every `when` false).
+NO_REQUEST = "no request applies to this event (every request's `when` is false)"
 
 
 def render(
@@ -25,29 +29,24 @@ def render(
     settings: Settings,
     *,
     event_ref: str = "",
-    lookup: Any = None,
-    looked_up: bool = False,
+    answers: Mapping[str, Any] | None = None,
     now: float | None = None,
+    destination: str | None = None,
 ) -> Decision:
-    """The decision for ``event``, with the request it would send.
+    """The decision for ``event``, with every request it would make, in order.
 
-    For a preset with a read-before-write lookup, the first call (``looked_up=False``)
-    also returns the lookup request and builds the body as if nothing existed yet;
-    pass the lookup's parsed answer (None for "missing") with ``looked_up=True`` to
-    see the final request.
+    ``answers`` stands in for what ``read`` steps would get back, by their ``as`` name
+    (a name not given reads as null: "nothing there yet").
     """
-    plan = decide(preset, event, settings, event_ref=event_ref)
+    plan = decide(preset, event, settings, event_ref=event_ref, destination=destination)
     if plan.action == "drop":
-        return Decision("drop", plan.reason, plan.rule, None, plan.trace, plan.secrets)
-    lookup_request = None if looked_up else build_lookup(preset, plan)
-    request = build(preset, plan, lookup=lookup if looked_up else None, now=time.time() if now is None else now)
-    return Decision(
-        "send",
-        None,
-        plan.rule,
-        request,
-        plan.trace,
-        plan.secrets,
-        lookup=lookup_request,
-        order_key=plan.order_key,
+        return Decision("drop", plan.reason, plan.rule, (), plan.trace, plan.secrets)
+    clock = time.time() if now is None else now
+    requests = tuple(
+        request
+        for step in preset.steps
+        if (request := build(preset, plan, step, answers=answers, now=clock)) is not None
     )
+    if not requests:
+        return Decision("drop", NO_REQUEST, "requests", (), plan.trace, plan.secrets)
+    return Decision("send", None, plan.rule, requests, plan.trace, plan.secrets, order_key=plan.order_key)
