@@ -49,7 +49,7 @@ __all__ = [
 
 #: The repository: commands are timed from here.
 ROOT = Path(__file__).resolve().parent.parent
-PRESETS = ["mailgun", "mailjet", "sendgrid", "brevo", "klaviyo", "webhook"]
+PRESETS = ["mailgun", "mailjet", "sendgrid", "brevo", "klaviyo", "webhook", "mailchimp", "customerio", "facebook_capi"]
 #: The clock both sides sign with, so signatures compare byte for byte.
 NOW = 1_700_000_000.0
 Row = dict[str, Any]

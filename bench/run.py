@@ -32,6 +32,7 @@ from .delivery import figure_delivery
 from .peers import figure_peers
 from .render import figure_render, figure_send_path
 from .resources import figure_goldens, figure_memory
+from .service import figure_service
 from .validate import figure_validate
 
 __all__ = ["FIGURES", "main", "print_table"]
@@ -44,6 +45,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "delivery": figure_delivery,
     "memory": figure_memory,
     "goldens": figure_goldens,
+    "service": figure_service,
 }
 
 

@@ -6,8 +6,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from email.utils import formatdate, parseaddr
 from typing import Any
+from urllib.parse import unquote
 
 from .server import FakeRequest, FakeResponse, FakeVendor, RateLimit
 
@@ -61,6 +63,30 @@ class MailgunFake(FakeVendor):
         self.omitted_subscribed = settings.get("omitted_subscribed", self.omitted_subscribed)
         for address in settings.get("lists", []):
             self.add_list(address)
+
+    def accept(self, settings: Mapping[str, Any]) -> None:
+        self.api_key = str(settings["api_key"])
+        if settings.get("list_address") and settings["list_address"].lower() not in self.lists:
+            self.add_list(settings["list_address"])
+
+    def seed(self, method: str, path: str, answer: Any, status: int = 200) -> None:
+        """A member read (``GET /v3/lists/L/members/A`` answering ``{"member": {...}}``) stores the member."""
+        found = re.fullmatch(r"/v3/lists/([^/]+)/members/([^/]+)", unquote(path))
+        if method != "GET" or found is None or not isinstance(answer, dict) or "member" not in answer:
+            super().seed(method, path, answer, status)
+            return
+        list_address, _address = found.groups()
+        with self.lock:
+            if list_address.lower() not in self.lists:
+                self.add_list(list_address)
+            member = dict(answer["member"])
+            lst = self.lists[list_address.lower()]
+            lst["members"][member["address"].lower()] = {
+                "address": member["address"],
+                "name": member.get("name", ""),
+                "subscribed": member.get("subscribed", True),
+                "vars": dict(member.get("vars") or {}),
+            }
 
     def snapshot(self) -> dict[str, Any]:
         return {address: {"members": [dict(m) for m in lst["members"].values()]} for address, lst in self.lists.items()}

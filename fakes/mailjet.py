@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from itertools import count
 from typing import Any
 
@@ -73,6 +74,11 @@ class MailjetFake(FakeVendor):
             self.add_list(list_id)
         for name, datatype in settings.get("properties", {}).items():
             self.define_property(name, datatype)
+
+    def accept(self, settings: Mapping[str, Any]) -> None:
+        self.api_key, self.secret_key = str(settings["api_key"]), str(settings["secret_key"])
+        if settings.get("list_id") is not None and int(settings["list_id"]) not in self.lists:
+            self.add_list(int(settings["list_id"]))
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -130,6 +131,20 @@ class FakeVendor:
     def configure(self, settings: dict[str, Any]) -> None:
         """Seed state (lists, keys, properties) from a mapping."""
 
+    def accept(self, settings: Mapping[str, Any]) -> None:
+        """Get ready for a preset configured with ``settings`` (resolved values): take its
+        credentials as the right ones and create what they name (a list, an audience)."""
+
+    def seed(self, method: str, path: str, answer: Any, status: int = 200) -> None:
+        """Make ``method path`` (as sent) find ``answer``: the state a ``read`` request sees."""
+        raise NotImplementedError(f"the {self.name} fake cannot be seeded with {method} {path}")
+
+
+class _Listener(ThreadingHTTPServer):
+    #: The default backlog of 5 resets connections when a client opens 32 at once, as
+    #: `relay send --concurrency 32` does; a real API host never does that.
+    request_queue_size = 256
+
 
 class FakeServer:
     """Run a FakeVendor on 127.0.0.1; use as a context manager or start()/stop()."""
@@ -151,7 +166,7 @@ class FakeServer:
         self.log: list[dict[str, Any]] = []
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._httpd = _Listener(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

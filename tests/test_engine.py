@@ -13,6 +13,7 @@ from relay import CompiledPreset, PresetErrors, RenderError, SettingsError, load
 from relay.errors import TemplateError
 from relay.expr.templates import LeafProblem, compile_expression, compile_tree
 from relay.preset.source import load_yaml_text
+from tests.paths import ROOT
 
 ANY: dict[str, Any] = {"x": None, "event": None}
 
@@ -246,7 +247,9 @@ def test_preset_errors_are_all_reported_together() -> None:
 
 def test_engine_holds_no_vendor_names() -> None:
     source = " ".join(p.read_text().lower() for p in Path(relay.__file__).parent.rglob("*.py"))
-    for vendor in ("mailgun", "mailjet", "sendgrid", "brevo", "klaviyo"):
+    # Every bundled preset's vendor (its name's first word: facebook_capi -> facebook), and spellings.
+    vendors = {p.parent.name.split("_")[0] for p in (ROOT / "presets").glob("*/preset.yaml")} - {"webhook"}
+    for vendor in sorted(vendors | {"customer.io", "meta conversions"}):
         assert vendor not in source, f"engine/ mentions {vendor}"
 
 
@@ -280,3 +283,47 @@ def test_dry_run_journal_keeps_nothing() -> None:
     journal = NullJournal()
     journal.record("k", "p", 1, "delivered", None, 200, 1)
     assert journal.status("k") is None and journal.counts() == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "secret", "problem"),
+    [
+        ("us21", False, None),
+        ("US-21", False, "dc: does not match the pattern ^[a-z]+[0-9]+$ (got 'US-21')"),
+        ("not-a-key", True, "dc: does not match the pattern ^[a-z]+[0-9]+$"),
+    ],
+)
+def test_a_setting_pattern_is_checked_and_a_secret_never_echoed(value: str, secret: bool, problem: str | None) -> None:
+    from relay.errors import SettingsError
+    from relay.preset.settings import SettingSpec, resolve_settings
+
+    specs = {"dc": SettingSpec("dc", "string", secret=secret, pattern="^[a-z]+[0-9]+$")}
+    if problem is None:
+        assert resolve_settings("p", specs, {"dc": value}, environ={}).values == {"dc": value}
+        return
+    with pytest.raises(SettingsError) as caught:
+        resolve_settings("p", specs, {"dc": value}, environ={})
+    assert problem in str(caught.value)
+    assert not secret or value not in str(caught.value)
+
+
+def test_a_form_field_carrying_json_is_checked_against_its_content_schema() -> None:
+    from relay.preset.schema import BodyValidator
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"type": "array", "items": {"type": "object", "required": ["event_name"]}},
+            }
+        },
+    }
+    validator = BodyValidator(schema)
+    assert validator.errors({"data": '[{"event_name": "Purchase"}]'}) == []
+    (missing,) = validator.errors({"data": '[{"event_time": 1}]'})
+    assert list(missing.absolute_path) == ["data", 0] and "'event_name' is a required property" in missing.message
+    (garbled,) = validator.errors({"data": "[{"})
+    assert list(garbled.absolute_path) == ["data"] and "is not JSON text" in garbled.message
+    assert validator.errors({}) == []  # absent: the structural schema decides

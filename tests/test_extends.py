@@ -127,7 +127,7 @@ def test_cycles_and_unknown_bases_are_errors(tmp_path: Path) -> None:
     c = write(tmp_path, "c", "extends: [nosuch]\n" + head.replace("NAME", "c"))
     (message,) = errors(c)
     assert message.startswith(f"{c}:1:11: /extends/0: cannot extend 'nosuch'")
-    assert "shared fragments: consent, contact, subscription_events" in message
+    assert "shared fragments: consent, contact, identity, subscription_events" in message
 
 
 def test_a_preset_built_only_from_fragments_must_still_say_what_it_sends(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Every golden case renders exactly to its expectation; goldens cover every row."""
+"""Every golden case renders exactly to its expectation (what they cover: test_coverage.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import relay
 from relay import CompiledPreset
 from relay.authoring.golden import GoldenCase, discover_cases, outcome_of, run_case, update_case
 from tests.paths import ROOT
@@ -27,38 +26,11 @@ def test_golden(case: GoldenCase, presets: dict[str, CompiledPreset], request: p
 
 
 def test_every_preset_has_goldens_and_no_golden_dir_is_orphaned() -> None:
-    golden_dirs = {p.name for p in (ROOT / "tests" / "golden").iterdir() if p.is_dir()}
+    # __pycache__ (tests/golden is a package for the wheel) and dot folders are not goldens.
+    golden_dirs = {p.name for p in (ROOT / "tests" / "golden").iterdir() if p.is_dir() and p.name[0] not in "_."}
     assert golden_dirs == set(PRESET_NAMES)
     for name in PRESET_NAMES:
         assert discover_cases(name), f"{name} has no golden cases"
-
-
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_goldens_cover_every_mapping_and_every_drop(name: str, presets: dict[str, CompiledPreset]) -> None:
-    preset = presets[name]
-    mappings_hit: set[str] = set()
-    drops_hit: set[str] = set()
-    for case in discover_cases(name):
-        settings = preset.resolve_settings(case.settings, environ={})
-        try:
-            decision = relay.render(preset, case.event, settings)
-        except Exception:
-            continue
-        if decision.action == "send" and decision.mapping:
-            mappings_hit.add(decision.mapping)
-        if decision.action == "drop" and decision.rule:
-            drops_hit.add(decision.rule)
-    assert {m.name for m in preset.mappings if not m.drop} <= mappings_hit
-    assert {r.name for r in preset.rules if r.drop} | {m.name for m in preset.mappings if m.drop} <= drops_hit
-
-
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_goldens_cover_every_consent_state(name: str) -> None:
-    states = set()
-    for case in discover_cases(name):
-        consent = (case.event.get("context") or {}).get("consent", {}).get("canonical", {}).get("marketing", "absent")
-        states.add(consent)
-    assert {True, False, "absent"} <= states
 
 
 def test_a_missing_expectation_fails_unless_updating(tmp_path: Path, mailgun: CompiledPreset) -> None:

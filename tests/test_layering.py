@@ -30,6 +30,7 @@ RANKS = {
     "authoring": 4,
     "fakes": 4,
     "demo": 5,
+    "service": 5,
     "studio": 5,
     "": 6,  # relay/__init__.py: the public API
     "cli": 7,

@@ -23,7 +23,7 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
     folder = tmp_path / "acme"
     folder.mkdir()
     (folder / "preset.yaml").write_text(walkthrough_preset(), encoding="utf-8")
-    (folder / "contact.schema.json").write_text(
+    (folder / "request.schema.json").write_text(
         json.dumps(
             {
                 "type": "object",
@@ -58,3 +58,15 @@ def test_walkthrough_preset_validates_and_renders(tmp_path: Path) -> None:
     }
     dropped = relay.render(preset, {"type": "identify", "traits": {"name": "No Mail"}}, settings)
     assert (dropped.action, dropped.rule) == ("drop", "no_email")
+
+
+def test_the_walkthrough_and_relay_new_put_the_schema_in_the_same_place(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from relay.cli import main
+
+    assert "    schema: request.schema.json" in walkthrough_preset()
+    result = CliRunner().invoke(main, ["new", "acme", "--presets", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "acme" / "request.schema.json").is_file()
+    assert "schema: request.schema.json" in (tmp_path / "acme" / "preset.yaml").read_text()

@@ -279,3 +279,18 @@ def test_a_credential_is_hidden_whole_even_with_spaces_in_it(
     settings = preset.resolve_settings({"token": "first-word second-word", "list": "l"}, environ={})
     review = relay.render(preset, JANE, settings).to_dict()["requests"][0]
     assert review["headers"][header] == shown and "first-word" not in json.dumps(review)
+
+
+def test_a_secret_in_the_url_host_is_shown_and_in_the_path_redacted(tmp_path: Path) -> None:
+    # A host travels in clear (DNS, TLS SNI): it cannot hold a secret, e.g. a data centre that a
+    # vendor puts in its keys' suffix. The same value in the path is redacted.
+    fixture = ROOT / "tests" / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace(
+        'url: "https://api.example.test/lists/{{ settings.list }}/members"',
+        "url: \"https://{{ settings.token.rpartition('-')[2] }}.api.example.test/{{ settings.token }}/members\"",
+    )
+    (tmp_path / "preset.yaml").write_text(text.replace("../../schemas", str(ROOT / "schemas")))
+    preset = load_preset(tmp_path)
+    settings = preset.resolve_settings({"token": "0123abcd-us21", "list": "l"}, environ={})
+    review = relay.render(preset, JANE, settings).to_dict()["requests"][0]
+    assert review["url"] == "https://us21.api.example.test/<redacted>/members"

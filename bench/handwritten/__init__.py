@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from .base import Drop, Integration, Outcome, ReadsBeforeWrite, Send
 from .brevo import Brevo
+from .customerio import CustomerIo
+from .facebook_capi import FacebookCapi
 from .klaviyo import Klaviyo
+from .mailchimp import Mailchimp
 from .mailgun import Mailgun, MemberPlan
 from .mailjet import Mailjet
 from .sendgrid import SendGrid
@@ -20,5 +23,5 @@ __all__ = ["HANDWRITTEN", "Drop", "Integration", "MemberPlan", "Outcome", "Reads
 
 #: Preset name -> its hand-written integration.
 HANDWRITTEN: dict[str, type[Integration]] = {
-    cls.name: cls for cls in (Mailgun, Mailjet, SendGrid, Brevo, Klaviyo, Webhook)
+    cls.name: cls for cls in (Mailgun, Mailjet, SendGrid, Brevo, Klaviyo, Webhook, Mailchimp, CustomerIo, FacebookCapi)
 }

@@ -46,6 +46,7 @@ __all__ = [
     "basic_auth",
     "form_content",
     "json_content",
+    "json_request",
     "keep",
     "number",
     "path_segment",
@@ -188,3 +189,26 @@ def schema_check(relative: str) -> Callable[[Any], Any]:
     raises ``fastjsonschema.JsonSchemaException`` for a body the destination would refuse."""
     schema = json.loads((schemas_dir() / relative).read_text(encoding="utf-8"))
     return fastjsonschema.compile(schema)
+
+
+def json_request(
+    step: str,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: Any,
+    credentials: frozenset[str],
+    role: str = "write",
+) -> Request:
+    """A JSON request of one step, as relay builds it."""
+    return Request(
+        method=method,
+        url=url,
+        headers=dict(headers),
+        body=body,
+        content=json_content(body),
+        encoding="json",
+        credential_headers=credentials,
+        step=step,
+        role=role,
+    )

@@ -21,6 +21,7 @@ __all__ = [
     "contact",
     "contact_mapping",
     "email_of",
+    "event_mapping",
     "full_name",
     "subscription",
 ]
@@ -105,3 +106,14 @@ def subscription(event: Any, mapping: str) -> bool | None:
     if mapping == "subscribed" or consent is True:
         return True
     return None
+
+
+def event_mapping(event: Any) -> str:
+    """The mapping of the presets that take every track event (Mailchimp, Customer.io):
+    Subscribed and Unsubscribed first, then identify or Identified, any other track, a page."""
+    kind, name = event.get("type"), event.get("event")
+    if kind == "track" and name in ("Subscribed", "Unsubscribed"):
+        return str(name).lower()
+    if kind == "identify" or (kind == "track" and name == "Identified"):
+        return "identified"
+    return {"track": "tracked", "page": "page"}.get(kind, "unmapped")

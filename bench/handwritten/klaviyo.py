@@ -7,7 +7,7 @@ from typing import Any
 
 from relay import Request
 
-from .base import Drop, Integration, Outcome, Send, json_content, keep, number, pick, schema_check
+from .base import Drop, Integration, Outcome, Send, json_request, keep, number, pick, schema_check
 from .fields import COMPANY, FIRST, LAST, METHOD, PLAN, REVENUE, USER_ID, contact, subscription
 
 __all__ = ["Klaviyo"]
@@ -75,13 +75,4 @@ class Klaviyo(Integration):
         return self._request("subscribe" if subscribe else "unsubscribe", _API + kind + "s", body)
 
     def _request(self, step: str, url: str, body: dict[str, Any]) -> Request:
-        return Request(
-            method="POST",
-            url=url,
-            headers=dict(self.headers),
-            body=body,
-            content=json_content(body),
-            encoding="json",
-            credential_headers=_CREDENTIALS,
-            step=step,
-        )
+        return json_request(step, "POST", url, self.headers, body, _CREDENTIALS)

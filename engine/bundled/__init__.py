@@ -19,6 +19,7 @@ __all__ = [
     "presets_dir",
     "run_options_schema_path",
     "schemas_dir",
+    "service_schema_path",
 ]
 
 
@@ -56,3 +57,8 @@ def preset_schema_path() -> Path:
 def run_options_schema_path() -> Path:
     """The schema of a settings file's ``relay:`` block (run options)."""
     return schemas_dir() / "run-options.schema.json"
+
+
+def service_schema_path() -> Path:
+    """The schema of a service config (``relay.yaml``: ``relay serve`` and ``relay worker``)."""
+    return schemas_dir() / "service.schema.json"

@@ -26,7 +26,7 @@ from ..errors import (
     RenderError,
     SettingsError,
 )
-from . import authoring, delivery, demo, offline, studio
+from . import authoring, delivery, demo, offline, service, studio
 
 __all__ = ["main"]
 
@@ -70,6 +70,9 @@ for command in (
     authoring.docs,
     demo.fake,
     demo.demo,
+    service.serve,
+    service.worker,
+    service.init,
     studio.studio,
 ):
     main.add_command(command)

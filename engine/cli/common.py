@@ -83,14 +83,16 @@ def read_settings(path: Path, preset: CompiledPreset) -> tuple[Settings, RunOpti
 
 
 def parse_redirects(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``--redirect FROM=TO`` pairs; each side must be an absolute http(s) URL (exit 2 otherwise)."""
+    """``--redirect FROM=TO`` pairs (exit 2 otherwise): FROM an absolute http(s) URL prefix, where
+    ``*`` may stand for any part of the host or path, or a lone ``*``; TO an absolute http(s) URL."""
     out = {}
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"takes FROM=TO, got {pair!r}", param_hint="--redirect")
-        for side, url in (("FROM", source), ("TO", target)):
-            problem = _url_problem(url)
+        problems = [("FROM", source, None if source == "*" else _url_problem(source.replace("*", "x")))]
+        problems.append(("TO", target, _url_problem(target)))
+        for side, url, problem in problems:
             if problem:
                 raise click.BadParameter(f"{side} {url!r} {problem} (in {pair!r})", param_hint="--redirect")
         out[source] = target

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..authoring.coverage import measure
 from ..authoring.golden import add_case, discover_cases, run_case, update_case
 from ..errors import PresetErrors
 from ..preset.compiler import load_preset
@@ -102,6 +103,12 @@ def render(
     help="With --add: fake settings (default: those of the preset's first case).",
 )
 @click.option("--description", default="", help="With --add: what the case pins.")
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also report what no golden exercises: mappings, rules, consent states, requests, fallbacks, null fields.",
+)
+@click.option("--strict", is_flag=True, help="With --coverage: exit 1 when anything is not covered.")
 @presets_option
 def golden(
     names: tuple[str, ...],
@@ -111,18 +118,25 @@ def golden(
     case_name: str | None,
     settings_path: Path | None,
     description: str,
+    coverage: bool,
+    strict: bool,
     presets_root: Path | None,
 ) -> None:
     """Render every golden case and diff it against its expectation."""
+    if strict and not coverage:
+        raise click.UsageError("--strict goes with --coverage")
     if add_to:
         _add_golden(add_to, event_source, case_name, settings_path, description, presets_root)
         return
     root = presets_dir(presets_root)
     chosen = list(names) or [d.name for d in preset_dirs(root)]
     passed = failed = updated = 0
+    reports = []
     for name in chosen:
         preset = open_preset(name, presets_root)
         cases = discover_cases(preset.name, presets_root_of(preset.path))
+        if coverage:
+            reports.append(measure(preset, cases))
         if not cases:
             click.echo(f"FAIL {name}: no golden cases", err=True)
             failed += 1
@@ -141,7 +155,15 @@ def golden(
                     click.echo(f"  (to accept: relay golden{presets_flag(presets_root)} --update {name})")
     summary = f"goldens: {passed} passed, {failed} failed" + (f", {updated} updated" if update else "")
     click.echo(summary)
-    if failed:
+    uncovered = sum(len(report.gaps) + len(report.errors) for report in reports)
+    for report in reports:
+        click.echo(
+            f"coverage {report.preset.name}: {report.covered} of {len(report.items)} covered by {report.cases} cases"
+            + (f", {len(report.gaps)} not covered" if report.gaps else "")
+        )
+        for line in report.lines():
+            click.echo(f"  {line}")
+    if failed or (strict and uncovered):
         raise SystemExit(1)
 
 

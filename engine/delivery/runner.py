@@ -18,8 +18,10 @@ When an event fails, its contact is *blocked*: the contact's later events are
 parked in the dead letter behind it, in order, so that a replay delivers them as
 they came. When an answer says the destination can take nothing (a ``stop``
 response rule: a wrong key, a missing list), every later event is parked with
-that reason. If an outcome cannot be recorded, the run stops at once with a
-RecordError: nothing is marked done that was not kept.
+that reason; with ``pause_on_stop`` (a long-running service) the run stops
+instead, leaving that event and the rest unrecorded in the source, so they are
+delivered once the destination is fixed. If an outcome cannot be recorded, the run
+stops at once with a RecordError: nothing is marked done that was not kept.
 """
 
 from __future__ import annotations
@@ -144,12 +146,16 @@ def run_stream(
     replaying: bool = False,
     total_bytes: int | None = None,
     on_recorded: Callable[[int, str, str], None] | None = None,
+    pause_on_stop: bool = False,
 ) -> StreamStats:
     """Deliver every line; see the module docstring for the outcomes and their invariant.
 
     ``replaying`` re-delivers dead-lettered lines: a line the journal holds as failed or
     parked is sent again (and resolved when it succeeds), not skipped. ``on_recorded(line,
-    key, status)`` is called, from any worker, once a line's outcome is durably recorded.
+    key, status)`` is called, from any worker, once a line's outcome is durably recorded (by
+    this run, or by an earlier one: then with the status the journal holds). ``pause_on_stop``
+    makes a `stop` answer end the run (``stats.stopped`` says why) with that event unrecorded,
+    instead of parking it and everything after it in the dead letter.
     """
     control = control or RunControl()
     stats = StreamStats(total_bytes=total_bytes)
@@ -205,7 +211,7 @@ def run_stream(
 
     def parked_reason(item: Item) -> str | None:
         with lock:
-            if stats.stopped is not None:
+            if stats.stopped is not None and not pause_on_stop:
                 return f"parked: the destination stopped at line {stopped_at[0]} ({stats.stopped})"
             if item.order_key is not None and item.order_key in blocked:
                 return (
@@ -231,6 +237,12 @@ def run_stream(
                 outcome = Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
             if outcome.status == "failed":
                 with lock:
+                    if outcome.stop and pause_on_stop:
+                        if stats.stopped is None:
+                            stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
+                            stopped_at.append(item.line)
+                        control.stop()
+                        return  # unrecorded: delivered when the run resumes
                     if item.order_key is not None:
                         blocked.setdefault(item.order_key, item.line)
                     if outcome.stop and stats.stopped is None:
@@ -273,11 +285,13 @@ def run_stream(
                 if control.stopping.is_set() and value is not _STOP:
                     return False
 
-    def skip_recorded(earlier: str | None) -> None:
+    def skip_recorded(line: int, key: str, earlier: str) -> None:
         stats.events += 1
         stats.skipped += 1
         stats.resumed += 1
         stats.earlier_unresolved += earlier in UNRESOLVED
+        if on_recorded is not None:
+            on_recorded(line, key, earlier)
 
     round_robin = 0
     last_report = 0.0
@@ -293,14 +307,15 @@ def run_stream(
                 stats.blank += 1
                 guarded(journal.record, key, preset, line, "blank", None, None, 0)
                 continue
-            if not replaying and journal.status(key) is not None:  # a plain line an earlier run recorded
-                skip_recorded(journal.status(key))
+            earlier = journal.status(key) if not replaying else None
+            if earlier is not None:  # a plain line an earlier run recorded
+                skip_recorded(line, key, earlier)
                 continue
             for item, problem in events_of(preset, line, key, raw):
                 stats.events += 1
                 earlier = journal.status(item.key)
                 if earlier is not None and not (replaying and earlier in UNRESOLVED):
-                    skip_recorded(earlier)
+                    skip_recorded(line, item.key, earlier)
                     continue
                 if problem is not None:
                     guarded(record, item, Outcome("failed", reason=f"line {line}: {problem}"))

@@ -10,6 +10,7 @@ classification live in ``deliver.py``, not here.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +20,15 @@ from typing import Protocol
 from ..errors import TransportError
 from ..runtime.decision import Request
 
-__all__ = ["MockTransport", "RedirectTransport", "RequestsTransport", "Response", "Transport", "user_agent"]
+__all__ = [
+    "MockTransport",
+    "RedirectTransport",
+    "RequestsTransport",
+    "Response",
+    "Transport",
+    "redirect_pattern",
+    "user_agent",
+]
 
 
 @cache
@@ -105,21 +114,39 @@ def _describe(exc: Exception) -> str:
     return text
 
 
+def redirect_pattern(prefix: str) -> re.Pattern[str]:
+    """The URLs a redirect's FROM takes: a URL prefix, where ``*`` stands for any run of
+    characters within one part of the host or path (``https://*.api.example.com``), and a
+    lone ``*`` for any origin (scheme and host), so every request goes to one place."""
+    if prefix == "*":
+        return re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+    # It must end where a URL part ends: `https://*.example.com` never takes `...example.com.evil.test`.
+    body = "[^/?#]*".join(re.escape(part) for part in prefix.rstrip("/").split("*"))
+    return re.compile(body + "(?=[/?#]|$)")
+
+
 @dataclass
 class RedirectTransport:
     """Sends requests whose URL starts with a key of ``redirects`` to its value instead.
 
     ``{"https://api.example.com": "http://127.0.0.1:8001"}`` turns
-    ``https://api.example.com/v3/x`` into ``http://127.0.0.1:8001/v3/x``.
+    ``https://api.example.com/v3/x`` into ``http://127.0.0.1:8001/v3/x``. A key may hold
+    ``*`` wildcards (see ``redirect_pattern``): ``https://*.api.example.com`` takes every
+    host a templated URL such as ``https://{{ dc }}.api.example.com`` renders to.
     """
 
     inner: Transport
     redirects: Mapping[str, str]
+    _patterns: list[tuple[re.Pattern[str], str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._patterns = [(redirect_pattern(source), target) for source, target in self.redirects.items()]
 
     def target(self, url: str) -> str:
-        for prefix, replacement in self.redirects.items():
-            if url.startswith(prefix):
-                return replacement.rstrip("/") + url[len(prefix.rstrip("/")) :]
+        for pattern, replacement in self._patterns:
+            found = pattern.match(url)
+            if found is not None:
+                return replacement.rstrip("/") + url[found.end() :]
         return url
 
     def send(self, request: Request) -> Response:

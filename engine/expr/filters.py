@@ -13,6 +13,7 @@ import hmac as _hmac
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -83,14 +84,30 @@ def _b64encode(value: Any) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _sha256(value: Any) -> str:
-    """Hex SHA-256 of the value's text (UTF-8). Hashes what it is given: normalise first."""
-    return hashlib.sha256(str(value).encode()).hexdigest()
+def _sha256(value: Any) -> str | None:
+    """Hex SHA-256 of the value's text (UTF-8). Hashes what it is given: normalise first.
+
+    Null stays null: hashing the text "None" would send a plausible-looking hash of nothing."""
+    return None if value is None else hashlib.sha256(str(value).encode()).hexdigest()
 
 
-def _md5(value: Any) -> str:
-    """Hex MD5 of the value's text (UTF-8), e.g. Mailchimp's member id: ``email | lower | md5``."""
-    return hashlib.md5(str(value).encode(), usedforsecurity=False).hexdigest()
+def _md5(value: Any) -> str | None:
+    """Hex MD5 of the value's text (UTF-8), e.g. a member id: ``email | lower | md5``. Null stays null."""
+    return None if value is None else hashlib.md5(str(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def _slug(value: Any, sep: str = "_", length: int | None = None) -> str | None:
+    """An identifier-safe name: accents folded to ASCII, lower case, every run of other
+    characters one ``sep``, none at either end; cut to ``length`` characters.
+    ``"Order Completed!"`` -> ``order_completed``. For APIs whose names allow only letters,
+    digits, ``_`` and ``-``."""
+    if value is None:
+        return None
+    folded = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode("ascii").lower()
+    out = re.sub(r"[^a-z0-9]+", sep, folded).strip(sep) if sep else re.sub(r"[^a-z0-9]+", "", folded)
+    if length is not None:
+        out = out[: max(int(length), 0)].rstrip(sep) if sep else out[: max(int(length), 0)]
+    return out
 
 
 def _digits(value: Any) -> str | None:
@@ -195,6 +212,7 @@ CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
     "b64encode": _b64encode,
     "sha256": _sha256,
     "md5": _md5,
+    "slug": _slug,
     "digits": _digits,
     "string_values": _string_values,
     "unix_seconds": _unix_seconds,

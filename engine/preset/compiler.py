@@ -7,6 +7,8 @@ validators are compiled. Rendering an event afterwards compiles nothing.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +157,14 @@ class _PresetCompiler(Builder):
                 default=raw.get("default"),
                 env=raw.get("env"),
                 description=raw.get("description", ""),
+                pattern=raw.get("pattern"),
             )
+            if spec.pattern is not None:
+                try:
+                    re.compile(spec.pattern)
+                except re.error as exc:
+                    self.error(f"{pointer}/pattern", f"invalid regular expression: {exc}")
+                    spec = replace(spec, pattern=None)
             if spec.secret and spec.default is not None:
                 self.error(
                     f"{pointer}/default",

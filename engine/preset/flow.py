@@ -172,10 +172,12 @@ class Flow:
     def _tree_reads_secret(self, tree: Any) -> bool:
         return any(self.leaf_reads_secret(leaf) for leaf in _leaves(tree))
 
-    def review(self, source: str, also: frozenset[str] = frozenset()) -> Renderer:
+    def review(self, source: str, also: frozenset[str] = frozenset(), *, url: bool = False) -> Renderer:
         """What a review shows for a leaf that reads a secret. A text template keeps its
         text and its other parts (``https://hooks.example.com/<redacted>``); any other
-        leaf shows ``<redacted>`` as a whole."""
+        leaf shows ``<redacted>`` as a whole. In a URL, a part that renders into the host
+        is shown too: a host travels in clear (DNS, TLS SNI), so it cannot hold a secret
+        (``https://{{ data_centre }}.api.example.com``, a centre named by a key's suffix)."""
         whole: Renderer = _constant(REDACTED)
         if single_expression(source) is not None:
             return whole
@@ -183,16 +185,20 @@ class Flow:
         if len(template.body) != 1 or not isinstance(template.body[0], nodes.Output):
             return whole
         parts: list[Renderer] = []
+        text = ""  # the literal text so far: where in the URL the next part lands
         for piece in template.body[0].nodes:
             if isinstance(piece, nodes.TemplateData):
                 parts.append(_constant(piece.data))
-            elif self.reads_secret(piece, also):
+                text += piece.data
+                continue
+            in_host = url and "://" in text and not any(c in text.split("://", 1)[1] for c in "/?#")
+            if self.reads_secret(piece, also) and not in_host:
                 parts.append(whole)
-            else:
-                try:
-                    parts.append(_as_text(compile_node(ENVIRONMENT, piece)))
-                except Unsupported:
-                    return whole
+                continue
+            try:
+                parts.append(_as_text(compile_node(ENVIRONMENT, piece)))
+            except Unsupported:
+                return whole
         return lambda context: "".join(part(context) for part in parts)
 
     def request(
@@ -206,7 +212,9 @@ class Flow:
         body = [source for path, source in leaves if path[0] == "body"]
         also = frozenset({"content"}) if any(self.leaf_reads_secret(source) for source in body) else frozenset()
         secret = tuple(
-            (path, self.review(source, also)) for path, source in leaves if self.leaf_reads_secret(source, also)
+            (path, self.review(source, also, url=path == ("url",)))
+            for path, source in leaves
+            if self.leaf_reads_secret(source, also)
         )
         self.weights["content"] = min(sum(map(self.leaf_weight, body)), _CAP)
         weight = sum(self.leaf_weight(source) for _, source in leaves) + credentials

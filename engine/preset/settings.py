@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -47,6 +48,8 @@ class SettingSpec:
     default: Any = None
     env: str | None = None
     description: str = ""
+    #: A regular expression the whole (string) value must match.
+    pattern: str | None = None
 
     def type_problem(self, value: Any) -> str | None:
         ok = isinstance(value, _JSON_TYPES[self.type]) and not (isinstance(value, bool) and self.type != "boolean")
@@ -56,6 +59,9 @@ class SettingSpec:
             if self.secret:
                 return "is not one of the allowed values"
             return f"{value!r} is not one of {', '.join(map(repr, self.enum))}"
+        if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            # A secret's value is never echoed; the pattern says what was expected.
+            return f"does not match the pattern {self.pattern}" + ("" if self.secret else f" (got {value!r})")
         return None
 
 

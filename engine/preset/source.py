@@ -281,9 +281,8 @@ class _Walk:
             out: dict[str, Any] = {}
             for key in node:
                 child = f"{pointer}/{escape_pointer(key)}"
-                k_line, k_col = node.lc.key(key)
+                (k_line, k_col), (v_line, v_col) = _key_value_position(node, key)
                 doc.keys[child] = Location(doc.file, k_line + 1, k_col + 1)
-                v_line, v_col = node.lc.value(key)
                 doc.values[child] = Location(doc.file, v_line + 1, v_col + 1)
                 out[str(key)] = self.walk(node[key], child, depth + 1)
             if pointer not in doc.values:
@@ -300,6 +299,18 @@ class _Walk:
                 doc.values[pointer] = Location(doc.file, node.lc.line + 1, node.lc.col + 1)
             return items
         return to_plain(node)
+
+
+def _key_value_position(node: CommentedMap, key: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where ``key`` and its value are written. A key a YAML merge (``<<: *anchor``) brought
+    in is written in the anchored mapping; it is located there."""
+    # ruamel keeps the merged mappings in `merge`: plain mappings, or (position, mapping) pairs
+    # in older releases.
+    merged = [item[1] if isinstance(item, tuple) else item for item in getattr(node, "merge", ())]
+    for mapping in (node, *merged):
+        if isinstance(mapping, CommentedMap) and key in mapping.lc.data:
+            return mapping.lc.key(key), mapping.lc.value(key)
+    return (node.lc.line, node.lc.col), (node.lc.line, node.lc.col)
 
 
 def to_plain(node: Any) -> Any:
