@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import LimitError
 
 __all__ = [
+    "BINOPS",
     "MAX_DIGITS",
     "MAX_ITERATIONS",
     "MAX_TEXT",
@@ -120,11 +121,16 @@ def _scalar_size(value: Any) -> int:
 
 def check_text(value: Any) -> None:
     """Refuse a value whose text would be longer than MAX_TEXT (a string costs one len())."""
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         if len(value) > MAX_TEXT:
             raise text_limit(len(value))
-    elif (size := text_size(value)) > MAX_TEXT:
+    elif kind not in _SHORT and (size := text_size(value)) > MAX_TEXT:
         raise text_limit(size)
+
+
+#: Types whose text is short whatever the value (an int is bounded by MAX_DIGITS).
+_SHORT = frozenset({int, float, bool, type(None)})
 
 
 def check_value(value: Any) -> Any:
@@ -197,10 +203,17 @@ def _mod(left: Any, right: Any) -> Any:
     return left % right
 
 
-_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": _add,
+def _mul_checked(left: Any, right: Any) -> Any:
+    result = _mul(left, right)
+    check_number(result)  # int * int: the product may have twice the digits
+    return result
+
+
+#: Each binary operator, with its check: the sandbox's ``call_binop`` (both paths) uses these.
+BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _add,  # numbers grow by a digit at most
     "-": lambda a, b: a - b,
-    "*": _mul,
+    "*": _mul_checked,
     "/": lambda a, b: a / b,
     "//": lambda a, b: a // b,
     "%": _mod,
@@ -210,9 +223,7 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 
 def binop(operator: str, left: Any, right: Any) -> Any:
     """``left <operator> right``, refused beforehand when the result would break a limit."""
-    result = _BINOPS[operator](left, right)
-    check_number(result)
-    return result
+    return BINOPS[operator](left, right)
 
 
 def concat_text(pieces: Iterable[str]) -> str:
@@ -225,14 +236,14 @@ def concat_text(pieces: Iterable[str]) -> str:
 
 
 def join_text(parts: Iterable[Any], separator: str = "") -> str:
-    """``separator.join(str(p) for p in parts)`` (``~``, output, ``join``), counted as it goes."""
-    items = list(parts)
+    """``separator.join(str(p) for p in parts)`` (``~``, ``join``), counted before it is built."""
+    items = parts if type(parts) is list else list(parts)
     size = len(separator) * max(len(items) - 1, 0)
     for item in items:
         size += len(item) if type(item) is str else text_size(item, MAX_TEXT)
-        if size > MAX_TEXT:
-            raise text_limit(size)
-    return separator.join(item if type(item) is str else str(item) for item in items)
+    if size > MAX_TEXT:
+        raise text_limit(size)
+    return separator.join([item if type(item) is str else str(item) for item in items])
 
 
 _WIDTH = re.compile(r"\d+")

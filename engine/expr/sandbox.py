@@ -77,8 +77,9 @@ BUILTIN_FILTERS = (
     "urlencode",
 )
 
-#: Filters that turn their input into text (``str()`` of a list prints all of it),
-#: or whose output can be a few times longer than their input: both are checked.
+#: Filters that turn their input into text (``str()`` of a list prints all of it): what is
+#: not a string is measured first. Their output is measured too, unless it has a fixed size
+#: (a digest) or is never longer than the input.
 _TEXT_FILTERS = frozenset(
     {
         "capitalize",
@@ -89,12 +90,12 @@ _TEXT_FILTERS = frozenset(
         "upper",
         "urlencode",
         "b64encode",
-        "hmac_sha256",
         "path_segment",
-        "sha256",
         "to_json",
+        "string_values",
     }
 )
+_DIGEST_FILTERS = frozenset({"digits", "hmac_sha256", "md5", "sha256"})
 
 
 class _BoundedCodeGenerator(CodeGenerator):
@@ -160,7 +161,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     concat = staticmethod(limits.concat_text)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        return limits.binop(operator, left, right)
+        return limits.BINOPS[operator](left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         args = limits.check_call(__obj, args, kwargs)
@@ -204,7 +205,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return update_wrapper(bounded_format, value)
 
 
-def _text_filter(original: Callable[..., Any]) -> Callable[..., Any]:
+def _text_filter(original: Callable[..., Any], *, grows: bool = True) -> Callable[..., Any]:
     # A string argument is within the limits already (it was made or read within them);
     # anything else is measured before the filter prints it, and the result after.
     @wraps(original)
@@ -216,11 +217,15 @@ def _text_filter(original: Callable[..., Any]) -> Callable[..., Any]:
                 if type(argument) is not str:
                     limits.check_text(argument)
         result = original(value, *args, **kwargs)
-        if type(result) is not str or len(result) > limits.MAX_TEXT:
+        if grows and (type(result) is not str or len(result) > limits.MAX_TEXT):
             limits.check_text(result)
         return result
 
     return bounded
+
+
+def _digest_filter(original: Callable[..., Any]) -> Callable[..., Any]:
+    return _text_filter(original, grows=False)
 
 
 _JUST_TEXT = frozenset({str})
@@ -290,7 +295,9 @@ def _make_environment() -> BoundedSandbox:
     available = {**{name: env.filters[name] for name in BUILTIN_FILTERS}, **CUSTOM_FILTERS}
     env.filters = {}
     for name, original in available.items():
-        bound = _SPECIAL_FILTERS.get(name) or (_text_filter if name in _TEXT_FILTERS else None)
+        bound = _SPECIAL_FILTERS.get(name) or (
+            _text_filter if name in _TEXT_FILTERS else _digest_filter if name in _DIGEST_FILTERS else None
+        )
         env.filters[name] = bound(original) if bound is not None else original
     env.tests["valid_email"] = is_valid_email
     env.globals.clear()  # no range/dict/lipsum/cycler: presets get data, not toys

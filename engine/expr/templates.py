@@ -193,10 +193,30 @@ def compile_expression(expression: str, allowed: Allowed) -> Renderer:
 _CONTAINERS = frozenset({list, dict, tuple})
 
 
+#: Filters whose result holds nothing but what their arguments held (a part, a selection,
+#: an order, a union): a value made by them is no bigger than what it was made from.
+_SUBSET_FILTERS = frozenset(
+    {"compact", "d", "default", "dictsort", "first", "last", "max", "merge", "min", "reject", "rejectattr"}
+    | {"select", "selectattr", "sort", "unique"}
+)
+
+
 def passes_through(node: nodes.Node) -> set[str] | None:
     """The names an expression returns a value of as read, not built: ``name``,
-    ``name.attr``, ``name['key']``, a constant, or a choice between those (``a or b``,
-    ``a if test else b``). None when the expression builds its value."""
+    ``name.attr``, ``name['key']``, a constant, a choice between those (``a or b``,
+    ``a if test else b``), or a part of them (``a | compact``, ``a | merge(b)``).
+    None when the expression builds its value."""
+    if isinstance(node, nodes.Filter) and node.name in _SUBSET_FILTERS and node.node is not None:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        parts = [node.node, *node.args, *(keyword.value for keyword in node.kwargs)]
+        found_all: set[str] = set()
+        for part in parts:
+            found = passes_through(part)
+            if found is None:
+                return None
+            found_all |= found
+        return found_all
     if isinstance(node, (nodes.Or, nodes.And, nodes.CondExpr)):
         choices = [node.left, node.right] if isinstance(node, (nodes.Or, nodes.And)) else [node.expr1, node.expr2]
         names: set[str] = set()

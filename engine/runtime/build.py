@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -154,7 +154,7 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
         credential_headers=frozenset(credential_headers),
         step=step.name,
         role=step.role,
-        review=_review(step, context, plain_url, query_credential, credential)
+        review=partial(_review, step, context, plain_url, query_credential, credential)
         if step.secret_leaves or query_credential
         else credential,
     )

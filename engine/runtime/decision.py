@@ -9,6 +9,7 @@ prints: the decision and every request the event makes, in order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -38,9 +39,10 @@ class Request:
     #: The request (step) of the preset this is, and its role: read, write or track.
     step: str = ""
     role: str = "write"
-    #: Where the request holds values derived from secret settings, and what reviews show there.
-    #: How it is shown, not what is sent: two requests that send the same bytes are equal.
-    review: Review = field(default=(), compare=False)
+    #: Where the request holds values derived from secret settings, and what reviews show there
+    #: (or how to work that out, when a review asks: sending needs none). How it is shown, not
+    #: what is sent: two requests that send the same bytes are equal.
+    review: Review | Callable[[], Review] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The reviewable form: step, method, URL, headers and decoded body, with secrets
@@ -49,7 +51,8 @@ class Request:
         # A credential header is hidden whole unless the review says more (``Basic <redacted>``).
         headers = {name: REDACTED if name in self.credential_headers else value for name, value in self.headers.items()}
         view = {"step": self.step, "method": self.method, "url": self.url, "headers": headers, "body": self.body}
-        for path, shown in self.review:
+        review = self.review() if callable(self.review) else self.review
+        for path, shown in review:
             if path[0] in view:
                 view[str(path[0])] = _replaced(view[str(path[0])], path[1:], shown)
         return view
