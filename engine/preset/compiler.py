@@ -21,6 +21,7 @@ from .builder import Builder, leaf_names
 from .compile_policy import compile_checks, compile_delivery
 from .compile_request import compile_auths, compile_steps
 from .compose import load_composed
+from .flow import Flow
 from .model import CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec
 from .schema import schema_errors
 from .settings import SettingSpec
@@ -93,6 +94,7 @@ class _PresetCompiler(Builder):
     def build(self) -> CompiledPreset:
         data = self.data
         settings = self._settings()
+        self.flow = Flow(data, [name for name, spec in settings.items() if spec.secret])
         selectors = self._selectors()
         variables = self._variables(selectors)
         mapping_names = [m["name"] for m in data["mappings"]]
