@@ -32,14 +32,13 @@ from starlette.routing import Route
 
 from ..delivery.input import MAX_DEPTH
 from .config import ServiceConfig, Source
+from .fastpath import EVENT_TYPES, accept_fast
 from .limits import BodyError, nesting, read_body
 from .logs import ServiceLog
 from .metrics import Metrics
 from .queue import Appended, Message
 
-__all__ = ["EVENT_TYPES", "Collector", "Sink", "error_response"]
-
-EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+__all__ = ["EVENT_TYPES", "Collector", "Sink", "error_response", "full_events", "parse_body"]
 
 
 class Sink(Protocol):
@@ -122,15 +121,21 @@ class Collector:
             limit_name=name,
             deadline=time.monotonic() + limits.read_timeout,
         )
-        payload = _parse(body)
+        received = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        # Only a body the fast path accepts whole skips the full path: every refusal is the full path's.
+        fast = accept_fast(body, kind, received, limits.event_bytes)
+        payload = parse_body(body) if fast is None else {}
         if source is None:
-            body_key = payload.get("writeKey")
+            body_key = payload.get("writeKey") if fast is None else fast.write_key
             source = self.identify(body_key if isinstance(body_key, str) else None)
             if source is None:
                 if body_key is None:
                     raise _Refused(401, "unauthorized", "no write key: send it as the Basic-auth username or writeKey")
                 raise _Refused(401, "unauthorized", "unknown write key (writeKey in the body)")
-        events = self._events(payload, kind)
+        if fast is None:
+            events = full_events(payload, kind, received, limits.event_bytes)
+        else:
+            events = [Message(message_id, raw) for message_id, raw in fast.events]
         try:
             stored = await self.sink.store(source.name, events)
         except asyncio.CancelledError:
@@ -143,49 +148,50 @@ class Collector:
             self.metrics.duplicates.labels(source.name).inc(stored.duplicates)
         return JSONResponse({"success": True, "accepted": stored.accepted, "duplicates": stored.duplicates})
 
-    def _events(self, payload: dict[str, Any], kind: str | None) -> list[Message]:
-        received = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if kind is None:
-            messages = payload.get("batch")
-            if not isinstance(messages, list):
-                raise _Refused(400, "bad_request", 'a batch body is {"batch": [events...]}')
-            shared = {name: payload[name] for name in ("context", "integrations") if name in payload}
-        else:
-            messages, shared = [payload], {}
-        events = []
-        for index, message in enumerate(messages):
-            where = f"batch[{index}]" if kind is None else "the event"
-            if not isinstance(message, dict):
-                raise _Refused(400, "bad_event", f"{where} is not a JSON object")
-            event = {**shared, **message}
-            event.pop("writeKey", None)
-            if kind is not None:
-                declared = event.setdefault("type", kind)
-                if declared != kind:
-                    raise _Refused(400, "bad_event", f"{where} has type {declared!r}, posted to /v1/{kind}")
-            if "type" not in event:
-                raise _Refused(400, "missing_type", f"{where} has no type (one of: {', '.join(EVENT_TYPES)})")
-            if event["type"] not in EVENT_TYPES:
-                raise _Refused(400, "bad_event", f"{where} has an unknown type (one of: {', '.join(EVENT_TYPES)})")
-            if isinstance(event.get("batch"), list):
-                raise _Refused(400, "bad_event", f"{where} holds a batch of its own; send one level only")
-            message_id = event.get("messageId")
-            if not isinstance(message_id, str) or not message_id:
-                event["messageId"] = f"relay-{uuid.uuid4()}"
-            event["receivedAt"] = received
-            try:
-                raw = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            except UnicodeEncodeError:
-                raise _Refused(400, "bad_event", f"{where} holds text that is not valid Unicode") from None
-            size = len(raw)
-            if size > self.config.limits.event_bytes:
-                raise _Refused(
-                    400, "too_large",
-                    f"{where} is {size:,} bytes, over the limit of {self.config.limits.event_bytes:,} (event_bytes)",
-                    limit="event_bytes",
-                )  # fmt: skip
-            events.append(Message(event["messageId"], raw, event))
-        return events
+
+def full_events(payload: dict[str, Any], kind: str | None, received: str, event_bytes: int) -> list[Message]:
+    """The full path: every event parsed, checked, completed and serialised again."""
+    if kind is None:
+        messages = payload.get("batch")
+        if not isinstance(messages, list):
+            raise _Refused(400, "bad_request", 'a batch body is {"batch": [events...]}')
+        shared = {name: payload[name] for name in ("context", "integrations") if name in payload}
+    else:
+        messages, shared = [payload], {}
+    events = []
+    for index, message in enumerate(messages):
+        where = f"batch[{index}]" if kind is None else "the event"
+        if not isinstance(message, dict):
+            raise _Refused(400, "bad_event", f"{where} is not a JSON object")
+        event = {**shared, **message}
+        event.pop("writeKey", None)
+        if kind is not None:
+            declared = event.setdefault("type", kind)
+            if declared != kind:
+                raise _Refused(400, "bad_event", f"{where} has type {declared!r}, posted to /v1/{kind}")
+        if "type" not in event:
+            raise _Refused(400, "missing_type", f"{where} has no type (one of: {', '.join(EVENT_TYPES)})")
+        if event["type"] not in EVENT_TYPES:
+            raise _Refused(400, "bad_event", f"{where} has an unknown type (one of: {', '.join(EVENT_TYPES)})")
+        if isinstance(event.get("batch"), list):
+            raise _Refused(400, "bad_event", f"{where} holds a batch of its own; send one level only")
+        message_id = event.get("messageId")
+        if not isinstance(message_id, str) or not message_id:
+            event["messageId"] = f"relay-{uuid.uuid4()}"
+        event["receivedAt"] = received
+        try:
+            raw = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Refused(400, "bad_event", f"{where} holds text that is not valid Unicode") from None
+        size = len(raw)
+        if size > event_bytes:
+            raise _Refused(
+                400, "too_large",
+                f"{where} is {size:,} bytes, over the limit of {event_bytes:,} (event_bytes)",
+                limit="event_bytes",
+            )  # fmt: skip
+        events.append(Message(event["messageId"], raw, event))
+    return events
 
 
 def _basic_username(header: str | None) -> str | None:
@@ -202,7 +208,7 @@ def _basic_username(header: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
-def _parse(body: bytes) -> dict[str, Any]:
+def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise _Refused(400, "bad_json", "the body is empty; send a JSON object")
     try:

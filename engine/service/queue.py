@@ -14,6 +14,7 @@ source's messageIds for ``dedup_window`` seconds.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -28,6 +29,8 @@ from .watermark import Watermark
 
 __all__ = ["Appended", "EmbeddedQueue", "Message", "QueueFeed", "Record", "claim_ids", "open_db"]
 
+#: Ids claimed by one statement: 3 parameters each, well under SQLite's 32,766.
+_CLAIM_ROWS = 2_000
 #: How often the writer prunes remembered messageIds and delivered events.
 PRUNE_EVERY = 30.0
 
@@ -43,14 +46,28 @@ CREATE TABLE IF NOT EXISTS cursors (destination TEXT PRIMARY KEY, seq INTEGER NO
 """
 
 
-@dataclass(frozen=True)
 class Message:
-    """One accepted event on its way into the queue: its id (for de-duplication), its bytes, and
-    the event itself (for a queue that keys messages by contact)."""
+    """One accepted event on its way into the queue: its id (for de-duplication) and its bytes.
 
-    message_id: str
-    raw: bytes
-    event: Any = field(default=None, compare=False, repr=False)
+    ``event`` is the event itself, for a queue that keys messages by contact: parsed from the
+    bytes on first use (as delivery parses them), unless the collector already has it.
+    """
+
+    __slots__ = ("_event", "message_id", "raw")
+
+    def __init__(self, message_id: str, raw: bytes, event: Any = None) -> None:
+        self.message_id = message_id
+        self.raw = raw
+        self._event = event
+
+    @property
+    def event(self) -> Any:
+        if self._event is None:
+            self._event = json.loads(self.raw)
+        return self._event
+
+    def __repr__(self) -> str:
+        return f"Message({self.message_id!r}, {self.raw!r})"
 
 
 @dataclass(frozen=True)
@@ -77,13 +94,25 @@ class _Pending:
 
 
 def claim_ids(db: sqlite3.Connection, source: str, ids: list[str], now: float, window: float) -> list[bool]:
-    """For each id, True when it is new: remembered from now on (within the caller's transaction)."""
+    """For each id, True when it is new: remembered from now on (within the caller's transaction).
+
+    One statement per ``_CLAIM_ROWS`` ids: ``INSERT OR IGNORE ... RETURNING`` names the rows it
+    inserted, so the ids already remembered are the ones it leaves out. An id repeated within
+    ``ids`` is new once, at its first place.
+    """
     if window <= 0:
         return [True] * len(ids)
+    inserted: set[str] = set()
+    for start in range(0, len(ids), _CLAIM_ROWS):
+        chunk = ids[start : start + _CLAIM_ROWS]
+        values = ",".join(["(?,?,?)"] * len(chunk))
+        params = [value for message_id in chunk for value in (source, message_id, now)]
+        rows = db.execute(f"INSERT OR IGNORE INTO seen VALUES {values} RETURNING message_id", params)
+        inserted.update(row[0] for row in rows)
     fresh = []
     for message_id in ids:
-        cursor = db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (source, message_id, now))
-        fresh.append(cursor.rowcount == 1)
+        fresh.append(message_id in inserted)
+        inserted.discard(message_id)
     return fresh
 
 

@@ -1,0 +1,137 @@
+"""The collector's fast path: each event stored as the bytes it came as, plus the collector's members.
+
+What is stored (see collector) is the event received with ``receivedAt`` (always), a
+``messageId`` where it had none, and its batch's ``context`` and ``integrations`` where it
+lacks them. The full path parses the body into objects with ``json`` and serialises every
+event again, which was most of the collector's time. Here msgspec splits the body into each
+event's bytes (``msgspec.Raw``: validated, never made into objects), decodes only the members
+the collector reads, and the additions are spliced in before the event's closing brace.
+
+The fast path only ever accepts. Whatever it cannot settle alone (anything to refuse, any
+member to remove or replace) it leaves to the full path by answering None, so every refusal
+and its message is the full path's, as before. What it accepts the full path would accept,
+and any reader (``json.loads``) gets the same event from the bytes either would store:
+
+- Grammar: msgspec validates the values it skips (strings and their escapes, numbers,
+  literals, brackets) but not the UTF-8 inside strings, so the body is checked as UTF-8
+  first. What msgspec refuses and ``json`` takes (``NaN``, a lone surrogate) is the full
+  path's.
+- Nesting: a part holding n brackets nests at most n levels deep, so counting brackets
+  bounds the body's depth; a body not provably within ``MAX_DEPTH`` takes the full path.
+- Members: msgspec reads member names unescaped and keeps the last of duplicates, as ``json``
+  does. An event holding ``writeKey``, ``receivedAt`` or ``batch``, or a ``messageId`` that is
+  not a non-empty string, takes the full path, so a spliced member is never a duplicate.
+- Size: ``event_bytes`` is checked on the bytes stored, which keep the sender's spacing; an
+  event over it takes the full path, which measures it without.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ..delivery.input import MAX_DEPTH
+
+__all__ = ["EVENT_TYPES", "FastBody", "accept_fast"]
+
+EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+_ABSENT = msgspec.Raw(b"")
+
+
+class _Members(msgspec.Struct):
+    """The members of an event the collector reads. The rest are skipped, not decoded, and only
+    the presence of the ``Raw`` ones matters."""
+
+    type: Any = msgspec.UNSET
+    messageId: Any = msgspec.UNSET
+    receivedAt: msgspec.Raw = _ABSENT
+    writeKey: msgspec.Raw = _ABSENT
+    batch: msgspec.Raw = _ABSENT
+    context: msgspec.Raw = _ABSENT
+    integrations: msgspec.Raw = _ABSENT
+
+
+_body = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_batch = msgspec.json.Decoder(list[msgspec.Raw])
+_members = msgspec.json.Decoder(_Members)
+
+
+@dataclass(frozen=True)
+class FastBody:
+    """A body the fast path accepted: its ``writeKey`` member, and each event's id and bytes to store."""
+
+    write_key: Any
+    events: list[tuple[str, bytes]]
+
+
+def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) -> FastBody | None:
+    """``body`` accepted as a batch (``kind`` None) or as one event of type ``kind``, or None: ask the full path."""
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        members = _body.decode(body)
+        write_key = msgspec.json.decode(members["writeKey"]) if "writeKey" in members else None
+        if kind is None:
+            if "batch" not in members:
+                return None
+            messages = [bytes(raw) for raw in _batch.decode(members["batch"])]
+            shared = [(name.encode(), bytes(members[name])) for name in ("context", "integrations") if name in members]
+        else:
+            messages, shared = [body.strip()], []
+    except (ValueError, KeyError):  # msgspec's errors are ValueErrors
+        return None
+    if not _shallow(body, members, messages, kind):
+        return None
+    stored = b'"receivedAt":"' + received.encode() + b'"}'
+    events = []
+    for message in messages:
+        try:
+            event = _members.decode(message)
+        except ValueError:  # not an object
+            return None
+        if event.writeKey or event.receivedAt or event.batch:
+            return None
+        additions = []
+        if kind is None:
+            if event.type not in EVENT_TYPES:
+                return None
+        elif event.type is msgspec.UNSET:
+            additions.append(b'"type":"' + kind.encode() + b'"')
+        elif event.type != kind:
+            return None
+        additions.extend(b'"' + name + b'":' + value for name, value in shared if not getattr(event, name.decode()))
+        message_id = event.messageId
+        if message_id is msgspec.UNSET:
+            message_id = f"relay-{uuid.uuid4()}"
+            additions.append(b'"messageId":"' + message_id.encode() + b'"')
+        elif not isinstance(message_id, str) or not message_id:
+            return None
+        additions.append(stored)
+        empty = not message[1:-1].strip()
+        raw = message[:-1] + (b"" if empty else b",") + b",".join(additions)
+        if len(raw) > event_bytes:
+            return None
+        events.append((message_id, raw))
+    return FastBody(write_key, events)
+
+
+def _brackets(part: bytes) -> int:
+    """An upper bound on how deeply ``part`` nests (every level opens a bracket)."""
+    return part.count(b"{") + part.count(b"[")
+
+
+def _shallow(body: bytes, members: dict[str, msgspec.Raw], messages: list[bytes], kind: str | None) -> bool:
+    """True when ``body`` provably nests at most MAX_DEPTH levels (False: not proven, not refuted)."""
+    if _brackets(body) <= MAX_DEPTH:
+        return True
+    # The body is one level around its members; a batch is one more around its events.
+    if any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for name, raw in members.items() if name != "batch" or kind):
+        return False
+    return kind is not None or all(_brackets(message) <= MAX_DEPTH - 2 for message in messages)
