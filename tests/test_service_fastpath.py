@@ -143,6 +143,8 @@ def test_mutated_bodies_are_the_full_paths_to_refuse(
         b'{"batch": [{"type": "track", "messageId": "m", "x": "' + b"y" * 300 + b'"}]}',
         b'{"batch": [{"type": "track", "messageId": "m", "x": "' + b"y" * 300 + b'"}], "context": {"a": 1}}',
         b'{"batch": [{"type": "track", "messageId": "m"}], "context": {"a": 1}, "integrations": {"All": false}}',
+        b'{"batch": [{"type": "page", "context": {"own": 1}}, {"type": "page"}], "context": {"shared": 1}}',
+        b'{"batch": [{"type": "page", "integrations": null}], "integrations": {"All": false}}',
         b'{"batch": [{}, {"type":"page"}, { }]}',
         b'{"type": "track"}',
         b'{"type": "track", "messageId": ""}',

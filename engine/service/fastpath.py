@@ -78,60 +78,58 @@ def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) 
     try:
         members = _body.decode(body)
         write_key = msgspec.json.decode(members["writeKey"]) if "writeKey" in members else None
-        if kind is None:
-            if "batch" not in members:
-                return None
-            messages = [bytes(raw) for raw in _batch.decode(members["batch"])]
-            shared = [(name.encode(), bytes(members[name])) for name in ("context", "integrations") if name in members]
-        else:
-            messages, shared = [body.strip()], []
-    except (ValueError, KeyError):  # msgspec's errors are ValueErrors
+        messages: list[Any] = _batch.decode(members["batch"]) if kind is None else [body.strip()]
+    except (ValueError, KeyError):  # msgspec's errors are ValueErrors; KeyError: a batch without "batch"
         return None
-    if not _shallow(body, members, messages, kind):
-        return None
-    stored = b'"receivedAt":"' + received.encode() + b'"}'
+    # Nesting: the body is one level around its members, a batch one more around its events.
+    outer = MAX_DEPTH - 1 if kind is None else MAX_DEPTH
+    if kind is None or _brackets(body) > MAX_DEPTH:
+        if any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for name, raw in members.items() if name != "batch" or kind):
+            return None
+    shared = [
+        (name, b',"' + name.encode() + b'":' + bytes(members[name]))
+        for name in ("context", "integrations")
+        if kind is None and name in members
+    ]
+    tail = b',"receivedAt":"' + received.encode() + b'"}'
     events = []
-    for message in messages:
+    for raw in messages:
+        message = bytes(raw)
+        if kind is None and _brackets(message) > outer - 1:
+            return None
         try:
             event = _members.decode(message)
         except ValueError:  # not an object
             return None
         if event.writeKey or event.receivedAt or event.batch:
             return None
-        additions = []
+        additions = b""
         if kind is None:
             if event.type not in EVENT_TYPES:
                 return None
         elif event.type is msgspec.UNSET:
-            additions.append(b'"type":"' + kind.encode() + b'"')
+            additions += b',"type":"' + kind.encode() + b'"'
         elif event.type != kind:
             return None
-        additions.extend(b'"' + name + b'":' + value for name, value in shared if not getattr(event, name.decode()))
+        for name, member in shared:
+            if not getattr(event, name):
+                additions += member
         message_id = event.messageId
         if message_id is msgspec.UNSET:
             message_id = f"relay-{uuid.uuid4()}"
-            additions.append(b'"messageId":"' + message_id.encode() + b'"')
+            additions += b',"messageId":"' + message_id.encode() + b'"'
         elif not isinstance(message_id, str) or not message_id:
             return None
-        additions.append(stored)
-        empty = not message[1:-1].strip()
-        raw = message[:-1] + (b"" if empty else b",") + b",".join(additions)
-        if len(raw) > event_bytes:
+        additions += tail
+        if event.type is msgspec.UNSET and not message[1:-1].strip():  # {}: no member before the additions
+            additions = additions[1:]
+        stored = message[:-1] + additions
+        if len(stored) > event_bytes:
             return None
-        events.append((message_id, raw))
+        events.append((message_id, stored))
     return FastBody(write_key, events)
 
 
 def _brackets(part: bytes) -> int:
     """An upper bound on how deeply ``part`` nests (every level opens a bracket)."""
     return part.count(b"{") + part.count(b"[")
-
-
-def _shallow(body: bytes, members: dict[str, msgspec.Raw], messages: list[bytes], kind: str | None) -> bool:
-    """True when ``body`` provably nests at most MAX_DEPTH levels (False: not proven, not refuted)."""
-    if _brackets(body) <= MAX_DEPTH:
-        return True
-    # The body is one level around its members; a batch is one more around its events.
-    if any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for name, raw in members.items() if name != "batch" or kind):
-        return False
-    return kind is not None or all(_brackets(message) <= MAX_DEPTH - 2 for message in messages)
