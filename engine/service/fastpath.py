@@ -83,9 +83,9 @@ def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) 
         return None
     # Nesting: the body is one level around its members, a batch one more around its events.
     outer = MAX_DEPTH - 1 if kind is None else MAX_DEPTH
-    if kind is None or _brackets(body) > MAX_DEPTH:
-        if any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for name, raw in members.items() if name != "batch" or kind):
-            return None
+    others = (raw for name, raw in members.items() if name != "batch" or kind)
+    if (kind is None or _brackets(body) > MAX_DEPTH) and any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for raw in others):
+        return None
     shared = [
         (name, b',"' + name.encode() + b'":' + bytes(members[name]))
         for name in ("context", "integrations")

@@ -29,8 +29,9 @@ from .watermark import Watermark
 
 __all__ = ["Appended", "EmbeddedQueue", "Message", "QueueFeed", "Record", "claim_ids", "open_db"]
 
-#: Ids claimed by one statement: 3 parameters each, well under SQLite's 32,766.
-_CLAIM_ROWS = 2_000
+#: Rows written by one statement: one step of SQLite (the GIL released once, not once a row);
+#: at 3 parameters a row, well under SQLite's 32,766 parameters.
+_ROWS = 2_000
 #: How often the writer prunes remembered messageIds and delivered events.
 PRUNE_EVERY = 30.0
 
@@ -96,24 +97,36 @@ class _Pending:
 def claim_ids(db: sqlite3.Connection, source: str, ids: list[str], now: float, window: float) -> list[bool]:
     """For each id, True when it is new: remembered from now on (within the caller's transaction).
 
-    One statement per ``_CLAIM_ROWS`` ids: ``INSERT OR IGNORE ... RETURNING`` names the rows it
-    inserted, so the ids already remembered are the ones it leaves out. An id repeated within
-    ``ids`` is new once, at its first place.
+    An id repeated within ``ids`` is new once, at its first place. Commonly every id is new: one
+    multi-row ``INSERT OR IGNORE`` per ``_ROWS`` ids then settles them all in one step. When it
+    inserted fewer rows than ids, it is undone and ``RETURNING`` names the rows that are new.
     """
     if window <= 0:
         return [True] * len(ids)
     inserted: set[str] = set()
-    for start in range(0, len(ids), _CLAIM_ROWS):
-        chunk = ids[start : start + _CLAIM_ROWS]
-        values = ",".join(["(?,?,?)"] * len(chunk))
+    for start in range(0, len(ids), _ROWS):
+        chunk = ids[start : start + _ROWS]
+        insert = f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk), 3)}"
         params = [value for message_id in chunk for value in (source, message_id, now)]
-        rows = db.execute(f"INSERT OR IGNORE INTO seen VALUES {values} RETURNING message_id", params)
-        inserted.update(row[0] for row in rows)
+        before = db.total_changes
+        db.execute("SAVEPOINT claim")
+        db.execute(insert, params)
+        if db.total_changes - before == len(chunk):
+            inserted.update(chunk)
+        else:
+            db.execute("ROLLBACK TO claim")
+            inserted.update(row[0] for row in db.execute(f"{insert} RETURNING message_id", params))
+        db.execute("RELEASE claim")
     fresh = []
     for message_id in ids:
         fresh.append(message_id in inserted)
         inserted.discard(message_id)
     return fresh
+
+
+def _rows(count: int, width: int) -> str:
+    """``(?,?),(?,?)``: ``count`` rows of ``width`` parameters, for one multi-row statement."""
+    return ",".join(["(" + ",".join("?" * width) + ")"] * count)
 
 
 def open_db(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -187,24 +200,26 @@ class EmbeddedQueue:
         if not batch and not cursors:
             return
         results = []
+        head = self.head
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            rows: list[Any] = []
             for pending in batch:
                 fresh = claim_ids(
                     self._db, pending.source, [m.message_id for m in pending.messages], pending.received,
                     self.dedup_window,
                 )  # fmt: skip
                 new = [m for m, is_new in zip(pending.messages, fresh, strict=True) if is_new]
-                self._db.executemany(
-                    "INSERT INTO events (received, source, raw) VALUES (?, ?, ?)",
-                    [(pending.received, pending.source, m.raw) for m in new],
-                )
+                rows.extend(value for m in new for value in (pending.received, pending.source, m.raw))
                 results.append(Appended(len(new), len(pending.messages) - len(new)))
+            for start in range(0, len(rows), 3 * _ROWS):
+                chunk = rows[start : start + 3 * _ROWS]
+                insert = f"INSERT INTO events (received, source, raw) VALUES {_rows(len(chunk) // 3, 3)}"
+                head = self._db.execute(insert, chunk).lastrowid or head  # the rows' seqs follow each other
             self._db.executemany(
                 "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
             )
             self._db.execute("COMMIT")  # synchronous=FULL: fsynced before it returns
-            head = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
