@@ -146,6 +146,11 @@ def test_hostile_clients_on_the_wire_fail_fast_and_hurt_nobody(tmp_path: Path) -
         bomb = gzip.compress(b'{"batch": [' + b" " * 20_000_000 + b"]}")
         status, body = _answer(_raw_request(relay.url, _head(len(bomb), "Content-Encoding: gzip"), bomb))
         assert status == 400 and body["limit"] == "batch_bytes"
+        # Headers that never end are cut off after MAX_HEAD_BYTES, not held in memory.
+        endless = _raw_request(relay.url, b"POST /v1/batch HTTP/1.1\r\nX-Filler: " + b"a" * 20_000)
+        with endless:
+            answer = b"".join(iter(lambda: endless.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"headers are over" in answer
         # Meanwhile a well-behaved client is served.
         ok = requests.post(f"{relay.url}/v1/batch", json={"batch": [{"type": "track", "userId": "u1"}]},
                            auth=(WRITE_KEY, ""), timeout=10)  # fmt: skip

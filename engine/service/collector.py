@@ -22,13 +22,15 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..delivery.input import MAX_DEPTH
 from .config import ServiceConfig, Source
@@ -38,7 +40,7 @@ from .logs import ServiceLog
 from .metrics import Metrics
 from .queue import Appended, Message
 
-__all__ = ["EVENT_TYPES", "Collector", "Sink", "error_response", "full_events", "parse_body"]
+__all__ = ["EVENT_TYPES", "Collector", "Endpoint", "Sink", "error_response", "full_events", "parse_body"]
 
 
 class Sink(Protocol):
@@ -70,28 +72,15 @@ class Collector:
         #: Set on SIGTERM: new requests get 503 while in-flight ones finish.
         self.accepting = True
 
-    def routes(self) -> list[Route]:
-        routes = [Route("/v1/batch", self._endpoint("/v1/batch", None), methods=["POST"])]
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Each route's ASGI app: ``/v1/batch`` and one per event type, all POST only."""
+        found = {"/v1/batch": Endpoint(self, "/v1/batch", None)}
         for kind in EVENT_TYPES:
-            routes.append(Route(f"/v1/{kind}", self._endpoint(f"/v1/{kind}", kind), methods=["POST"]))
-        return routes
+            found[f"/v1/{kind}"] = Endpoint(self, f"/v1/{kind}", kind)
+        return found
 
-    def _endpoint(self, route: str, kind: str | None) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def endpoint(request: Request) -> JSONResponse:
-            started = time.monotonic()
-            try:
-                response = await self._handle(request, kind)
-            except _Refused as refused:
-                response = refused.response
-                self.metrics.rejected.labels(refused.code).inc()
-            except BodyError as error:
-                extra = {"limit": error.limit} if error.limit else {}
-                response = error_response(error.status, error.code, error.message, **extra)
-                self.metrics.rejected.labels(error.code).inc()
-            self.metrics.ack.labels(route).observe(time.monotonic() - started)
-            return response
-
-        return endpoint
+    def routes(self) -> list[Route]:
+        return [Route(path, endpoint, methods=["POST"]) for path, endpoint in self.endpoints().items()]
 
     def identify(self, write_key: str | None) -> Source | None:
         """The source with this write key, comparing every key in constant time."""
@@ -104,19 +93,19 @@ class Collector:
                 found = source
         return found
 
-    async def _handle(self, request: Request, kind: str | None) -> JSONResponse:
+    async def handle(self, headers: Headers, chunks: AsyncIterator[bytes], kind: str | None) -> JSONResponse:
         if not self.accepting:
             raise _Refused(503, "shutting_down", "the collector is shutting down; send again shortly")
         limits = self.config.limits
-        header_key = _basic_username(request.headers.get("authorization"))
+        header_key = _basic_username(headers.get("authorization"))
         source = self.identify(header_key) if header_key is not None else None
         if header_key is not None and source is None:
             raise _Refused(401, "unauthorized", "unknown write key (the Basic-auth username)")
         limit, name = (limits.batch_bytes, "batch_bytes") if kind is None else (limits.event_bytes, "event_bytes")
         body = await read_body(
-            request.stream(),
-            content_length=request.headers.get("content-length"),
-            content_encoding=request.headers.get("content-encoding"),
+            chunks,
+            content_length=headers.get("content-length"),
+            content_encoding=headers.get("content-encoding"),
             limit=limit,
             limit_name=name,
             deadline=time.monotonic() + limits.read_timeout,
@@ -147,6 +136,40 @@ class Collector:
         if stored.duplicates:
             self.metrics.duplicates.labels(source.name).inc(stored.duplicates)
         return JSONResponse({"success": True, "accepted": stored.accepted, "duplicates": stored.duplicates})
+
+
+class Endpoint:
+    """One collector route as a plain ASGI app: no Request object, the body read straight from ``receive``."""
+
+    def __init__(self, collector: Collector, route: str, kind: str | None) -> None:
+        self.collector, self.route, self.kind = collector, route, kind
+        self.ack = collector.metrics.ack.labels(route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        metrics = self.collector.metrics
+        try:
+            response = await self.collector.handle(Headers(scope=scope), _body_chunks(receive), self.kind)
+        except _Refused as refused:
+            response = refused.response
+            metrics.rejected.labels(refused.code).inc()
+        except BodyError as error:
+            extra = {"limit": error.limit} if error.limit else {}
+            response = error_response(error.status, error.code, error.message, **extra)
+            metrics.rejected.labels(error.code).inc()
+        self.ack.observe(time.monotonic() - started)
+        await response(scope, receive, send)
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as it arrives (what Starlette's ``Request.stream`` does, without the Request)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def full_events(payload: dict[str, Any], kind: str | None, received: str, event_bytes: int) -> list[Message]:
