@@ -54,12 +54,16 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
         sock = listen(config.host, config.port)
     except OSError as exc:
         raise InputError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    service = Service(config)
+    service = Service(config, delivery="process")
     queue = "kafka" if config.kafka else f"embedded, in {config.data_dir}"
     names = ", ".join(d.name for d in config.destinations)
 
     def announce(url: str) -> None:
-        delivering = f"delivering to {names}" if service.runners else "collecting only: run `relay worker` to deliver"
+        delivering = (
+            f"delivering to {names}"
+            if service.runners or service.delivery
+            else "collecting only: run `relay worker` to deliver"
+        )
         click.echo(f"relay serve: listening on {url} (queue: {queue}; {delivering})", err=True)
 
     serve_app(service, sock, announce=announce)

@@ -30,6 +30,7 @@ from .fanout import DestinationRunner
 from .logs import ServiceLog
 from .metrics import Metrics
 from .ops import build_app
+from .process import DeliveryProcess
 from .queue import Appended, EmbeddedQueue, Message, QueueFeed
 
 __all__ = ["QueueSink", "Service", "listen", "serve_app", "worker_service"]
@@ -56,10 +57,22 @@ class QueueSink:
 class Service:
     """Everything one process runs: the collector (``collect``) and/or the destinations' delivery."""
 
-    def __init__(self, config: ServiceConfig, *, collect: bool = True, log_stream: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        collect: bool = True,
+        log_stream: Any = None,
+        delivery: str = "threads",
+        poll: float | None = None,
+    ) -> None:
+        """``delivery`` on the embedded queue: ``threads`` in this process, or ``process`` (see process.py).
+        ``poll``: another process appends to the embedded queue (this one delivers)."""
         self.config = config
-        self.metrics = Metrics()
         self.log = ServiceLog(config.log, config.secrets, log_stream)
+        process = DeliveryProcess(config, self.log) if delivery == "process" and config.kafka is None else None
+        self.delivery = process
+        self.metrics = Metrics(delivery=process is None, elsewhere=(lambda: process.report()[0]) if process else None)
         self.queue: EmbeddedQueue | None = None
         self.runners: list[DestinationRunner] = []
         self.sink: Sink | None = None
@@ -68,10 +81,11 @@ class Service:
         names = [d.name for d in config.destinations]
         if config.kafka is None:
             self.queue = EmbeddedQueue(
-                config.data_dir / "queue.sqlite", names, dedup_window=config.dedup_window, retention=config.retention
-            )
+                config.data_dir / "queue.sqlite", names, dedup_window=config.dedup_window, retention=config.retention,
+                poll=poll,
+            )  # fmt: skip
             self.sink = QueueSink(self.queue)
-            for destination in config.destinations:
+            for destination in config.destinations if self.delivery is None else ():
                 feed = QueueFeed(self.queue, destination.name)
                 self.runners.append(DestinationRunner(destination, feed, config.data_dir, self.metrics, self.log))
         elif collect:
@@ -81,7 +95,8 @@ class Service:
             self.sink = kafka_sink
             self._closers.append(kafka_sink.close)
         self.collector = Collector(config, self.sink, self.metrics, self.log) if collect and self.sink else None
-        self.metrics.watch(lambda: {runner.name: runner.live() for runner in self.runners})
+        if self.delivery is None:
+            self.metrics.watch(lambda: {runner.name: runner.live() for runner in self.runners})
         routes = self.collector.routes() if self.collector else []
         direct = self.collector.endpoints() if self.collector else {}
         self.app = build_app(routes, self.metrics, self.log, self.problems, config.max_connections, direct)
@@ -101,11 +116,15 @@ class Service:
                 found.append(f"destination {runner.name} is paused: {runner.paused}")
             if runner.problem:
                 found.append(f"destination {runner.name}: {runner.problem}")
+        if self.delivery is not None and not self._stopping.is_set():
+            found.extend(self.delivery.report()[1])
         return found
 
     def start(self) -> None:
         for runner in self.runners:
             runner.start()
+        if self.delivery is not None:
+            self.delivery.start()
         threading.Thread(target=self._checkpoints, name="relay-checkpoints", daemon=True).start()
 
     def _checkpoints(self) -> None:
@@ -127,6 +146,8 @@ class Service:
             thread.start()
         for thread in threads:
             thread.join()
+        if self.delivery is not None:  # after the collector: every request it answered is in the queue
+            self.delivery.stop()
         for close in self._closers:
             close()
         if self.queue is not None:

@@ -58,8 +58,12 @@ class _LiveCollector(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The service's metrics. Without ``delivery`` (delivery runs in another process), the delivery
+    families are left out and ``elsewhere`` supplies them, as Prometheus text, at every scrape."""
+
+    def __init__(self, *, delivery: bool = True, elsewhere: Callable[[], bytes] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.elsewhere = elsewhere
         self.http = Counter(
             "relay_http_requests", "HTTP answers of the collector", ["route", "status"], registry=self.registry
         )
@@ -75,6 +79,8 @@ class Metrics:
             "relay_ack_seconds", "From a request's arrival to its answer, durable commit included", ["route"],
             buckets=ACK_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        if not delivery:
+            return
         self.outcomes = Counter(
             "relay_events", "Outcomes per destination: delivered, dropped, failed, parked",
             ["destination", "outcome"], registry=self.registry,
@@ -94,7 +100,8 @@ class Metrics:
             self.latency.labels(destination).observe(max(0.0, seconds))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        return text + self.elsewhere() if self.elsewhere is not None else text
 
     def sample(self, name: str, labels: dict[str, Any] | None = None) -> float:
         """One sample's value (0 when absent): for tests and the demo's summary."""

@@ -92,13 +92,14 @@ def build_app(
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def readiness(_: Request) -> JSONResponse:
+    # Synchronous, so Starlette runs them in its thread pool: the delivery process may be asked.
+    def readiness(_: Request) -> JSONResponse:
         problems = ready()
         if problems:
             return JSONResponse({"status": "not ready", "problems": problems}, 503)
         return JSONResponse({"status": "ready"})
 
-    async def scrape(_: Request) -> Response:
+    def scrape(_: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     async def http_error(_: Request, exc: Exception) -> Response:

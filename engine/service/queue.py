@@ -143,9 +143,17 @@ def open_db(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
 
 class EmbeddedQueue:
     def __init__(
-        self, path: Path, destinations: list[str], *, dedup_window: float = 86400.0, retention: float = 0.0
+        self,
+        path: Path,
+        destinations: list[str],
+        *,
+        dedup_window: float = 86400.0,
+        retention: float = 0.0,
+        poll: float | None = None,
     ) -> None:
+        """``poll``: events are appended by another process; look for them this often (seconds)."""
         self.path = path
+        self.poll = poll
         self.dedup_window = dedup_window
         self.retention = retention
         self.destinations = list(destinations)
@@ -235,7 +243,7 @@ class EmbeddedQueue:
         for pending, result in zip(batch, results, strict=True):
             pending.done.set_result(result)
         with self._arrived:
-            self.head = head
+            self.head = max(self.head, head)
             self._arrived.notify_all()
 
     def _prune(self) -> None:
@@ -271,8 +279,8 @@ class EmbeddedQueue:
             batch = self.read_after(after)
             if not batch:
                 with self._arrived:
-                    if self.head <= after:
-                        self._arrived.wait(timeout=0.2)
+                    if self.head <= after:  # woken by this process's appends, or looking again
+                        self._arrived.wait(timeout=self.poll or 0.2)
                 continue
             for record in batch:
                 if stopping.is_set():
@@ -290,6 +298,9 @@ class EmbeddedQueue:
 
     def depth(self, destination: str) -> int:
         """Events accepted that ``destination`` has not finished yet."""
+        if self.poll is not None:  # appended by another process: ask the queue
+            row = self._reader().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            self.head = max(self.head, int(row[0]))
         return max(0, self.head - self.cursors.get(destination, 0))
 
     def close(self) -> None:
