@@ -72,3 +72,19 @@ def test_groups_are_stored_in_order_with_consecutive_sequence_numbers(
         assert len({r.raw for r in records}) == 30
     finally:
         queue.close()
+
+
+def test_a_retried_request_is_found_out_and_the_rest_of_its_group_is_stored(tmp_path: Path) -> None:
+    queue = EmbeddedQueue(tmp_path / "q.sqlite", ["hook"])
+    try:
+        assert queue.append("web", [Message("m-1", b"1"), Message("m-2", b"2")]).result(10).accepted == 2
+        # One group (the writer is held while both are appended): a new request and a retry.
+        with queue._lock:
+            fresh = queue.append("web", [Message("m-3", b"3"), Message("m-4", b"4"), Message("m-3", b"3")])
+            retried = queue.append("web", [Message("m-2", b"2"), Message("m-5", b"5")])
+        assert (fresh.result(10).accepted, fresh.result(10).duplicates) == (2, 1)
+        assert (retried.result(10).accepted, retried.result(10).duplicates) == (1, 1)
+        assert [r.raw for r in queue.read_after(0)] == [b"1", b"2", b"3", b"4", b"5"]
+        assert queue.head == 5
+    finally:
+        queue.close()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 from .watermark import Watermark
@@ -47,28 +47,18 @@ CREATE TABLE IF NOT EXISTS cursors (destination TEXT PRIMARY KEY, seq INTEGER NO
 """
 
 
-class Message:
-    """One accepted event on its way into the queue: its id (for de-duplication) and its bytes.
+class Message(NamedTuple):
+    """One accepted event on its way into the queue: its id (for de-duplication) and its bytes."""
 
-    ``event`` is the event itself, for a queue that keys messages by contact: parsed from the
-    bytes on first use (as delivery parses them), unless the collector already has it.
-    """
-
-    __slots__ = ("_event", "message_id", "raw")
-
-    def __init__(self, message_id: str, raw: bytes, event: Any = None) -> None:
-        self.message_id = message_id
-        self.raw = raw
-        self._event = event
+    message_id: str
+    raw: bytes
+    parsed: Any = None
 
     @property
     def event(self) -> Any:
-        if self._event is None:
-            self._event = json.loads(self.raw)
-        return self._event
-
-    def __repr__(self) -> str:
-        return f"Message({self.message_id!r}, {self.raw!r})"
+        """The event itself, for a queue that keys messages by contact: as parsed by the collector,
+        else from its bytes (as delivery parses them)."""
+        return self.parsed if self.parsed is not None else json.loads(self.raw)
 
 
 @dataclass(frozen=True)
@@ -97,31 +87,37 @@ class _Pending:
 def claim_ids(db: sqlite3.Connection, source: str, ids: list[str], now: float, window: float) -> list[bool]:
     """For each id, True when it is new: remembered from now on (within the caller's transaction).
 
-    An id repeated within ``ids`` is new once, at its first place. Commonly every id is new: one
-    multi-row ``INSERT OR IGNORE`` per ``_ROWS`` ids then settles them all in one step. When it
-    inserted fewer rows than ids, it is undone and ``RETURNING`` names the rows that are new.
+    An id repeated within ``ids`` is new once, at its first place. ``INSERT OR IGNORE ...
+    RETURNING`` names the rows it inserted: the ids already remembered are the ones it leaves out.
     """
     if window <= 0:
         return [True] * len(ids)
     inserted: set[str] = set()
     for start in range(0, len(ids), _ROWS):
         chunk = ids[start : start + _ROWS]
-        insert = f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk), 3)}"
         params = [value for message_id in chunk for value in (source, message_id, now)]
-        before = db.total_changes
-        db.execute("SAVEPOINT claim")
-        db.execute(insert, params)
-        if db.total_changes - before == len(chunk):
-            inserted.update(chunk)
-        else:
-            db.execute("ROLLBACK TO claim")
-            inserted.update(row[0] for row in db.execute(f"{insert} RETURNING message_id", params))
-        db.execute("RELEASE claim")
+        rows = db.execute(f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk), 3)} RETURNING message_id", params)
+        inserted.update(row[0] for row in rows)
     fresh = []
     for message_id in ids:
         fresh.append(message_id in inserted)
         inserted.discard(message_id)
     return fresh
+
+
+def _remember_all(db: sqlite3.Connection, claims: list[Any]) -> bool:
+    """Remember ``claims`` (source, id, received: distinct pairs); True when none was remembered before.
+
+    The common case, settled in one multi-row statement per ``_ROWS`` ids (one SQLite step, one
+    hand-off of the GIL). When it returns False, some rows were not inserted: the caller rolls back.
+    """
+    inserted = 0
+    for start in range(0, len(claims), 3 * _ROWS):
+        chunk = claims[start : start + 3 * _ROWS]
+        before = db.total_changes
+        db.execute(f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk) // 3, 3)}", chunk)
+        inserted += db.total_changes - before
+    return inserted * 3 == len(claims)
 
 
 def _rows(count: int, width: int) -> str:
@@ -207,17 +203,14 @@ class EmbeddedQueue:
     def _write(self, batch: list[_Pending], cursors: dict[str, int]) -> None:
         if not batch and not cursors:
             return
-        results = []
         head = self.head
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            fresh = self._claim(batch)
             rows: list[Any] = []
-            for pending in batch:
-                fresh = claim_ids(
-                    self._db, pending.source, [m.message_id for m in pending.messages], pending.received,
-                    self.dedup_window,
-                )  # fmt: skip
-                new = [m for m, is_new in zip(pending.messages, fresh, strict=True) if is_new]
+            results = []
+            for pending, flags in zip(batch, fresh, strict=True):
+                new = [m for m, is_new in zip(pending.messages, flags, strict=True) if is_new]
                 rows.extend(value for m in new for value in (pending.received, pending.source, m.raw))
                 results.append(Appended(len(new), len(pending.messages) - len(new)))
             for start in range(0, len(rows), 3 * _ROWS):
@@ -245,6 +238,35 @@ class EmbeddedQueue:
         with self._arrived:
             self.head = max(self.head, head)
             self._arrived.notify_all()
+
+    def _claim(self, batch: list[_Pending]) -> list[list[bool]]:
+        """For each event of the group, whether it is new (then remembered, in this transaction).
+
+        Repeats within the group are found here; the ids are then remembered all at once, and only
+        if one was remembered before (an SDK's retry) does the group start again, id by id.
+        """
+        if self.dedup_window <= 0:
+            return [[True] * len(pending.messages) for pending in batch]
+        fresh: list[list[bool]] = []
+        firsts: set[tuple[str, str]] = set()
+        claims: list[Any] = []
+        for pending in batch:
+            flags = []
+            for message in pending.messages:
+                key = (pending.source, message.message_id)
+                flags.append(key not in firsts)
+                if flags[-1]:
+                    firsts.add(key)
+                    claims.extend((pending.source, message.message_id, pending.received))
+            fresh.append(flags)
+        if _remember_all(self._db, claims):
+            return fresh
+        self._db.execute("ROLLBACK")
+        self._db.execute("BEGIN IMMEDIATE")
+        return [
+            claim_ids(self._db, p.source, [m.message_id for m in p.messages], p.received, self.dedup_window)
+            for p in batch
+        ]
 
     def _prune(self) -> None:
         self._last_prune = time.monotonic()
