@@ -96,7 +96,7 @@ def check(body: bytes, kind: str | None, event_bytes: int = 1_000_000) -> None:
     write_key, events = reference
     assert same(fast.write_key, write_key)
     assert len(fast.events) == len(events)
-    for (fast_id, fast_raw), (full_id, full_event) in zip(fast.events, events, strict=True):
+    for (fast_id, fast_raw, _parsed), (full_id, full_event) in zip(fast.events, events, strict=True):
         assert len(fast_raw) <= event_bytes
         fast_event = json.loads(fast_raw)
         if full_id.startswith("relay-") and fast_id.startswith("relay-"):  # generated on each path
@@ -139,6 +139,9 @@ def test_mutated_bodies_are_the_full_paths_to_refuse(
         + b"]" * (MAX_DEPTH - 2)
         + b"}]}",
         b'{"batch": [], "sentAt": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"}",
+        b'{"batch": [], "sentAt": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b', "sentAt": 1}',
+        b'{"batch": [' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b'], "batch": []}',
+        b'{"type": "track", "p": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b', "p": 1}',
         b'{"batch": [{"type": "track", "p": "' + b"[" * 100 + b'"}]}',
         b'{"batch": [{"type": "track", "messageId": "m", "x": "' + b"y" * 300 + b'"}]}',
         b'{"batch": [{"type": "track", "messageId": "m", "x": "' + b"y" * 300 + b'"}], "context": {"a": 1}}',
@@ -164,8 +167,8 @@ def test_the_common_batch_takes_the_fast_path_and_keeps_its_bytes() -> None:
     body = json.dumps({"batch": events, "context": {"ip": "203.0.113.9"}, "writeKey": "wk"}).encode()
     fast = accept_fast(body, None, RECEIVED, 32_000)
     assert fast is not None and fast.write_key == "wk"
-    assert [m for m, _ in fast.events] == ["m-0", "m-1", "m-2"]
-    first = fast.events[0][1]
+    assert [m.message_id for m in fast.events] == ["m-0", "m-1", "m-2"]
+    first = fast.events[0].raw
     assert first.startswith(json.dumps(events[0])[:-1].encode())  # the sender's bytes, then the additions
     assert json.loads(first) == {**events[0], "context": {"ip": "203.0.113.9"}, "receivedAt": RECEIVED}
     check(body, None)

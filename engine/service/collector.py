@@ -121,10 +121,7 @@ class Collector:
                 if body_key is None:
                     raise _Refused(401, "unauthorized", "no write key: send it as the Basic-auth username or writeKey")
                 raise _Refused(401, "unauthorized", "unknown write key (writeKey in the body)")
-        if fast is None:
-            events = full_events(payload, kind, received, limits.event_bytes)
-        else:
-            events = [Message(message_id, raw) for message_id, raw in fast.events]
+        events = full_events(payload, kind, received, limits.event_bytes) if fast is None else fast.events
         try:
             stored = await self.sink.store(source.name, events)
         except asyncio.CancelledError:

@@ -17,7 +17,8 @@ and any reader (``json.loads``) gets the same event from the bytes either would 
   first. What msgspec refuses and ``json`` takes (``NaN``, a lone surrogate) is the full
   path's.
 - Nesting: a part holding n brackets nests at most n levels deep, so counting brackets
-  bounds the body's depth; a body not provably within ``MAX_DEPTH`` takes the full path.
+  bounds the body's depth (a repeated member's first value included); a body not provably
+  within ``MAX_DEPTH`` takes the full path.
 - Members: msgspec reads member names unescaped and keeps the last of duplicates, as ``json``
   does. An event holding ``writeKey``, ``receivedAt`` or ``batch``, or a ``messageId`` that is
   not a non-empty string, takes the full path, so a spliced member is never a duplicate.
@@ -27,6 +28,7 @@ and any reader (``json.loads``) gets the same event from the bytes either would 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,7 @@ from typing import Any
 import msgspec
 
 from ..delivery.input import MAX_DEPTH
+from .queue import Message
 
 __all__ = ["EVENT_TYPES", "FastBody", "accept_fast"]
 
@@ -55,9 +58,19 @@ class _Members(msgspec.Struct):
     integrations: msgspec.Raw = _ABSENT
 
 
-_body = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_batch = msgspec.json.Decoder(list[msgspec.Raw])
+class _BatchBody(msgspec.Struct):
+    """The members of a batch body the collector reads (any other is skipped, its brackets counted)."""
+
+    batch: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
+    context: msgspec.Raw = _ABSENT
+    integrations: msgspec.Raw = _ABSENT
+    writeKey: msgspec.Raw = _ABSENT
+
+
+_batch_body = msgspec.json.Decoder(_BatchBody)
 _members = msgspec.json.Decoder(_Members)
+#: A message as it is stored (NamedTuple's own constructor is Python; this one is C).
+_message = functools.partial(tuple.__new__, Message)
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class FastBody:
     """A body the fast path accepted: its ``writeKey`` member, and each event's id and bytes to store."""
 
     write_key: Any
-    events: list[tuple[str, bytes]]
+    events: list[Message]
 
 
 def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) -> FastBody | None:
@@ -75,28 +88,34 @@ def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) 
             body.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    write_key, shared = None, []
     try:
-        members = _body.decode(body)
-        write_key = msgspec.json.decode(members["writeKey"]) if "writeKey" in members else None
-        messages: list[Any] = _batch.decode(members["batch"]) if kind is None else [body.strip()]
-    except (ValueError, KeyError):  # msgspec's errors are ValueErrors; KeyError: a batch without "batch"
+        if kind is None:
+            top = _batch_body.decode(body)
+            if top.batch is msgspec.UNSET:
+                return None
+            write_key = msgspec.json.decode(top.writeKey) if top.writeKey else None
+            messages = [bytes(raw) for raw in top.batch]
+            shared = [(name, b',"' + name.encode() + b'":' + bytes(raw)) for name in ("context", "integrations")
+                      if (raw := getattr(top, name))]  # fmt: skip
+        else:
+            messages = [body.strip()]
+    except ValueError:  # msgspec's errors are ValueErrors
         return None
-    # Nesting: the body is one level around its members, a batch one more around its events.
-    outer = MAX_DEPTH - 1 if kind is None else MAX_DEPTH
-    others = (raw for name, raw in members.items() if name != "batch" or kind)
-    if (kind is None or _brackets(body) > MAX_DEPTH) and any(_brackets(bytes(raw)) > MAX_DEPTH - 1 for raw in others):
+    # Nesting: a part holding n brackets nests at most n deep. A batch is the body around its
+    # events: each within MAX_DEPTH - 2, and all the rest (the body's brace, the batch's bracket,
+    # every other member, repeated ones included) within MAX_DEPTH.
+    total = _brackets(body)
+    if kind is not None and total > MAX_DEPTH:
         return None
-    shared = [
-        (name, b',"' + name.encode() + b'":' + bytes(members[name]))
-        for name in ("context", "integrations")
-        if kind is None and name in members
-    ]
     tail = b',"receivedAt":"' + received.encode() + b'"}'
-    events = []
-    for raw in messages:
-        message = bytes(raw)
-        if kind is None and _brackets(message) > outer - 1:
-            return None
+    events, inside = [], 0
+    for message in messages:
+        if kind is None:
+            count = _brackets(message)
+            if count > MAX_DEPTH - 2:
+                return None
+            inside += count
         try:
             event = _members.decode(message)
         except ValueError:  # not an object
@@ -126,7 +145,9 @@ def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) 
         stored = message[:-1] + additions
         if len(stored) > event_bytes:
             return None
-        events.append((message_id, stored))
+        events.append(_message((message_id, stored, None)))
+    if kind is None and total - inside > MAX_DEPTH:
+        return None
     return FastBody(write_key, events)
 
 
