@@ -42,8 +42,9 @@ def _load(config_path: Path, host: str | None, port: int | None) -> object:
 def serve(config_path: Path, host: str | None, port: int | None) -> None:
     """Run the collector (Segment's HTTP API) and deliver every accepted event to each destination.
 
-    With the embedded queue, one process does everything. With queue type kafka, this
-    process only collects: run `relay worker` processes to deliver. Stops cleanly on SIGTERM.
+    With the embedded queue, one command does everything (delivery runs in a child process
+    on the same queue). With queue type kafka, this process only collects: run `relay worker`
+    processes to deliver. Stops cleanly on SIGTERM.
     """
     from ..service.app import Service, listen, serve_app
     from ..service.config import ServiceConfig

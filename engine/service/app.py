@@ -1,5 +1,8 @@
 """Wiring: ``relay serve`` (collector, queue, delivery) and ``relay worker`` (Kafka delivery).
 
+``relay serve`` on the embedded queue delivers in a child process (process.py); the
+demo and the tests run delivery in threads of the same process (``delivery="threads"``).
+
 Shutdown, on SIGTERM or SIGINT: the listening socket closes at once (stop
 accepting), requests in flight get ``shutdown_timeout`` seconds to finish (their
 events are committed before they are answered), then every destination stops:
