@@ -327,6 +327,10 @@ def test_integrations_and_the_destination_filter_drop_with_their_reasons(tmp_pat
         with serve(config) as relay:
             post(relay.url, events)
             wait_until(lambda: finished(relay.url, "hook"), what="every outcome")
+            # The collector's families and delivery's (from its process), each once.
+            families = [line.split()[2] for line in metrics(relay.url).splitlines() if line.startswith("# TYPE")]
+            assert len(families) == len(set(families))
+            assert {"relay_events_received_total", "relay_events_total", "relay_queue_depth"} <= set(families)
         assert deliveries(fake) == ["m-plain", "m-only"]
         journal = sqlite3.connect(tmp_path / "data" / "hook.journal.sqlite")
         reasons = sorted(r for (r,) in journal.execute("SELECT reason FROM outcomes WHERE status = 'dropped'"))

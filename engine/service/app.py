@@ -75,7 +75,7 @@ class Service:
         self.log = ServiceLog(config.log, config.secrets, log_stream)
         process = DeliveryProcess(config, self.log) if delivery == "process" and config.kafka is None else None
         self.delivery = process
-        self.metrics = Metrics(delivery=process is None, elsewhere=(lambda: process.report()[0]) if process else None)
+        self.metrics = Metrics(elsewhere=(lambda: process.report()[0]) if process else None)
         self.queue: EmbeddedQueue | None = None
         self.runners: list[DestinationRunner] = []
         self.sink: Sink | None = None

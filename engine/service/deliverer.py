@@ -67,7 +67,8 @@ class _Commands:
 
 
 def _report(out: Any, service: Service, answers: int) -> None:
-    report = {"metrics": service.metrics.render().decode(), "problems": service.problems(), "answers": answers}
+    metrics = service.metrics.render_delivery().decode()
+    report = {"metrics": metrics, "problems": service.problems(), "answers": answers}
     try:
         out.write(json.dumps(report).encode() + b"\n")
         out.flush()
