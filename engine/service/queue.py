@@ -153,7 +153,9 @@ class EmbeddedQueue:
         self.dedup_window = dedup_window
         self.retention = retention
         self.destinations = list(destinations)
-        self._db = open_db(path)
+        # Another process appends (``poll``): this one only saves cursors and prunes, and need not
+        # fsync. A cursor lost in a crash is an older one: the journal skips what it recorded since.
+        self._db = open_db(path, synchronous="FULL" if poll is None else "NORMAL")
         self._readers = threading.local()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         self.head = int(row[0])
