@@ -172,3 +172,16 @@ def test_the_common_batch_takes_the_fast_path_and_keeps_its_bytes() -> None:
     assert first.startswith(json.dumps(events[0])[:-1].encode())  # the sender's bytes, then the additions
     assert json.loads(first) == {**events[0], "context": {"ip": "203.0.113.9"}, "receivedAt": RECEIVED}
     check(body, None)
+
+
+@pytest.mark.parametrize("separators", [None, (",", ":")])
+def test_generated_segment_batches_take_the_fast_path_and_store_what_the_full_path_would(
+    separators: tuple[str, str] | None,
+) -> None:
+    from bench.events import generate
+
+    events = list(generate(1_000, seed=3))
+    for start in range(0, len(events), 100):
+        body = json.dumps({"batch": events[start : start + 100], "sentAt": RECEIVED}, separators=separators).encode()
+        assert accept_fast(body, None, RECEIVED, 32_000) is not None
+        check(body, None, 32_000)
