@@ -11,6 +11,10 @@ for errors, with ``limit`` naming a limit that was hit), so the SDKs, which read
 ``receivedAt`` (the collector's clock, always) and a ``messageId`` where it had
 none; a batch's ``context`` and ``integrations`` are copied into each message
 that lacks them, and ``writeKey`` is never stored.
+
+Two paths, one verdict: the fast path (fastpath.py) stores each event's own bytes with
+the collector's members spliced in, and only ever accepts; everything else, every
+refusal included, takes the full path (``parse_body`` and ``full_events``: ``json``).
 """
 
 from __future__ import annotations

@@ -140,9 +140,9 @@ class _Direct:
     """POSTs to the collector's routes go straight to their endpoint; everything else to Starlette.
 
     Only a request without an ``Origin`` header (an SDK or a server, not a browser) is taken:
-    CORS adds nothing to its answer, and routing and middleware cost a batch as much as parsing
-    it. What Starlette would add is kept: an unexpected error is logged and answered with a
-    JSON 500 (when no answer was started), never a crash.
+    CORS adds nothing to its answer, and Starlette's routing, middleware and Request cost about
+    150 µs a request. What Starlette would add is kept: an unexpected error is logged and
+    answered with a JSON 500 (when no answer was started), never a crash.
     """
 
     def __init__(self, app: ASGIApp, direct: dict[str, ASGIApp], log: ServiceLog) -> None:

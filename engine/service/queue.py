@@ -14,6 +14,7 @@ source's messageIds for ``dedup_window`` seconds.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -120,6 +121,7 @@ def _remember_all(db: sqlite3.Connection, claims: list[Any]) -> bool:
     return inserted * 3 == len(claims)
 
 
+@functools.lru_cache(maxsize=256)
 def _rows(count: int, width: int) -> str:
     """``(?,?),(?,?)``: ``count`` rows of ``width`` parameters, for one multi-row statement."""
     return ",".join(["(" + ",".join("?" * width) + ")"] * count)
@@ -219,9 +221,10 @@ class EmbeddedQueue:
                 chunk = rows[start : start + 3 * _ROWS]
                 insert = f"INSERT INTO events (received, source, raw) VALUES {_rows(len(chunk) // 3, 3)}"
                 head = self._db.execute(insert, chunk).lastrowid or head  # the rows' seqs follow each other
-            self._db.executemany(
-                "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
-            )
+            if cursors:
+                self._db.executemany(
+                    "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
+                )
             self._db.execute("COMMIT")  # synchronous=FULL: fsynced before it returns
         except sqlite3.Error as exc:
             if self._db.in_transaction:
