@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..errors import RelayError, RenderError
+from ..expr.filters import to_json
 from ..jsonpointer import join_pointer
 from ..preset.model import CompiledPreset, SelectorSpec, StepSpec
 from ..preset.settings import Settings
-from ..runtime.build import build
+from ..runtime.build import build, form_value
 from ..runtime.decide import decide
 from ..runtime.decision import REDACTED, Plan, Request, redact
 from .curl import curl_command, env_name
@@ -226,10 +227,23 @@ def _request_view(
         "headers": shown["headers"],
         "body": shown["body"],
         "encoding": request.encoding,
-        "raw": redact(request.content.decode("utf-8", "replace"), secrets),
+        "raw": _raw_body(request, shown["body"], secrets),
         "bytes": len(request.content),
         "curl": curl_command(request, env, header_prefix=preset.name),
     }
+
+
+def _raw_body(request: Request, shown_body: Any, secrets: tuple[str, ...]) -> str:
+    """The body as sent, with secrets hidden by their place: the redacted body encoded the way
+    the request was. Searching the sent bytes for a secret would miss it where encoding changed
+    it (escaped, percent-encoded) and could mangle ordinary words that contain a short one."""
+    if shown_body == request.body:  # nothing in the body came from a secret
+        return request.content.decode("utf-8", "replace")
+    if request.encoding == "form" and isinstance(shown_body, dict):
+        return urlencode([(str(name), form_value(value)) for name, value in shown_body.items()])
+    if request.encoding == "json":
+        return str(to_json(shown_body))
+    return redact(request.content.decode("utf-8", "replace"), secrets)  # a shape the review cannot rebuild
 
 
 def review(
