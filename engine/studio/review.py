@@ -243,7 +243,7 @@ def _raw_body(request: Request, shown_body: Any, secrets: tuple[str, ...]) -> st
         return urlencode([(str(name), form_value(value)) for name, value in shown_body.items()])
     if request.encoding == "json":
         return str(to_json(shown_body))
-    return redact(request.content.decode("utf-8", "replace"), secrets)  # a shape the review cannot rebuild
+    return str(redact(request.content.decode("utf-8", "replace"), secrets))  # a shape it cannot rebuild
 
 
 def review(
