@@ -42,6 +42,9 @@ def compile_delivery(
             )
         )
     order_by = builder.expression(raw["order_by"], order_allowed, "/delivery/order_by") if "order_by" in raw else None
+    if "order_by" in raw and builder.flow.leaf_reads_secret("{{ " + str(raw["order_by"]) + " }}"):
+        # The order key is stored in the journal and shown in summaries: it must not carry a secret.
+        builder.error("/delivery/order_by", "the order key reads a secret setting; it is journaled in clear")
     error_message = None
     if "error_message" in raw:
         error_message = builder.tree(raw["error_message"], response_allowed, "/delivery/error_message")
