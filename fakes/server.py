@@ -112,7 +112,8 @@ class FakeVendor:
     def __init__(self) -> None:
         self.lock = threading.RLock()
 
-    def handle(self, request: FakeRequest) -> FakeResponse:  # pragma: no cover - abstract
+    def handle(self, request: FakeRequest) -> FakeResponse | None:  # pragma: no cover - abstract
+        """The answer; None drops the connection (what some vendors do past a size limit)."""
         raise NotImplementedError
 
     def credential(self, request: FakeRequest) -> str:
@@ -258,7 +259,12 @@ class FakeServer:
             response = self.vendor.rate_limited(request, self.rate_limit)
         else:
             with self.vendor.lock:
-                response = self.vendor.handle(request)
+                answer = self.vendor.handle(request)
+            if answer is None:
+                entry["status"] = "dropped"
+                self._record(entry)
+                return None
+            response = answer
         entry["status"] = response.status
         self._record(entry)
         return response

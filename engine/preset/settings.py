@@ -161,18 +161,23 @@ class RunOptions:
     max_attempts: int | None = None
     #: Seconds to keep retrying one request (the preset's ``delivery.deadline`` otherwise).
     deadline: float | None = None
+    #: False sends one request per event even where the preset batches (None: batch).
+    batch: bool | None = None
 
 
 def split_run_options(raw: Mapping[str, Any], source: str = "settings") -> tuple[dict[str, Any], RunOptions]:
     """Split the ``relay:`` run options off a settings mapping; the rest is the preset's settings."""
     rest = dict(raw)
     options = rest.pop(RESERVED, None) or {}
-    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts", "deadline"}:
-        raise SettingsError(source, [f"'{RESERVED}' takes only rate_limit, max_attempts and deadline"])
+    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts", "deadline", "batch"}:
+        raise SettingsError(source, [f"'{RESERVED}' takes only rate_limit, max_attempts, deadline and batch"])
+    if not isinstance(options.get("batch", True), bool):
+        raise SettingsError(source, [f"'{RESERVED}.batch' is true or false"])
     rate = options.get("rate_limit") or {}
     return rest, RunOptions(
         rate=rate.get("rate"),
         burst=rate.get("burst"),
         max_attempts=options.get("max_attempts"),
         deadline=options.get("deadline"),
+        batch=options.get("batch"),
     )
