@@ -94,6 +94,9 @@ class Fault:
     path_contains: str = ""
     #: Only requests whose body holds this text (e.g. one contact's address).
     body_contains: str = ""
+    #: For ``status``: the answer's body (JSON text, say, as the vendor words a refusal);
+    #: empty gives a vendor-neutral HTML page.
+    body: str = ""
 
 
 @dataclass
@@ -159,6 +162,9 @@ class FakeServer:
         self._random = random.Random(seed)
         self.faults: deque[Fault] = deque()
         self.log: list[dict[str, Any]] = []
+        #: (method, path) of every request as it arrives, before it is answered (the log has
+        #: it once answered): lets a test act while a request is in flight.
+        self.arrivals: list[tuple[str, str]] = []
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -232,6 +238,8 @@ class FakeServer:
         """Answer one request; None means: drop the connection."""
         if request.path.startswith("/_fake/"):
             return self._admin(request)
+        with self._lock:
+            self.arrivals.append((request.method, request.path))
         entry: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
@@ -251,8 +259,11 @@ class FakeServer:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
+            json_body = fault.body.lstrip().startswith(("{", "["))
             response = FakeResponse(
-                fault.status, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html"}
+                fault.status,
+                fault.body.encode() if fault.body else b"<html><body>Service Unavailable</body></html>",
+                {"Content-Type": "application/json" if json_body else "text/html"},
             )
         elif self._over_limit(request):
             assert self.rate_limit is not None

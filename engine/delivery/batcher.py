@@ -3,8 +3,9 @@
 ``run_stream`` hands every event it decided to send to ``Batcher.add`` (the reader's
 thread). A dispatcher thread forms *waves* (``relay.runtime.batch.Pending.take``): at
 most one unit per contact, oldest first, up to the largest batch a step allows. A wave
-is sent when it is full, when the oldest waiting event has waited ``batch.flush``
-seconds, when the buffer is full, or when the input ends. Up to ``concurrency`` waves
+is sent when it is full (for a preset that coalesces: when the buffer is, so that a
+contact's events meet), when the oldest waiting event has waited ``batch.flush`` seconds,
+when the buffer is full, or when the input ends. Up to ``concurrency`` waves
 are in flight at once; a contact is in at most one of them, so its events still go in
 input order (its next event waits for the wave in flight), whatever the concurrency.
 
@@ -35,9 +36,11 @@ __all__ = ["Batcher"]
 #: An event waiting in the batcher: when it arrived, the event, and what it merges by.
 _Waiting = tuple[float, Item, Any]
 
-#: The buffer holds at most this many waves' worth of events (and at least MIN_PENDING).
+#: The buffer holds at most this many waves' worth of events (and at least MIN_PENDING, or
+#: MIN_COALESCING when the preset merges a contact's events: the more wait, the more merge).
 PENDING_WAVES = 2
 MIN_PENDING = 1000
+MIN_COALESCING = 10_000
 
 
 class Batcher:
@@ -64,7 +67,11 @@ class Batcher:
         self._on_tally = on_tally
         self.capacity = wave_capacity(preset)
         self.flush = min(step.batch.flush for step in preset.steps if step.batch is not None)
-        self.max_pending = max(PENDING_WAVES * self.capacity, MIN_PENDING)
+        coalescing = preset.delivery.coalesce
+        self.max_pending = max(PENDING_WAVES * self.capacity, MIN_COALESCING if coalescing else MIN_PENDING)
+        #: Send a wave as soon as it is full; a coalescing preset waits for a full buffer (or the
+        #: flush interval) instead, so a contact's events have the time to meet and merge.
+        self._eager = not coalescing
         self.concurrency = max(1, concurrency)
         self._sender = WaveSender(deliverer, journal, on_batch=on_batch, halted=self._stop_sending)
         self._pending: Pending[_Waiting] = Pending(preset.delivery.coalesce, lambda waiting: waiting[2])
@@ -149,7 +156,7 @@ class Batcher:
                 return None
             if waiting and self._waves < self.concurrency:
                 ready = self._pending.ready(self._busy)
-                full = ready >= self.capacity or waiting >= self.max_pending or self._closed
+                full = (self._eager and ready >= self.capacity) or waiting >= self.max_pending or self._closed
                 oldest = self._pending.oldest(self._busy)
                 if ready and (full or (oldest is not None and time.monotonic() - oldest[0] >= self.flush)):
                     return self._pending.take(self.capacity, self._busy)
