@@ -271,7 +271,9 @@ class Deliverer:
                 details = _no_answer(failure.detail)
             else:
                 status, headers = answer.status, dict(answer.headers)
-                if answer.status in missing:
+                if answer.status in missing:  # "nothing there" is an answer: it earns the rate back too
+                    if self.bucket is not None:
+                        self.bucket.succeeded()
                     return answer
                 details = _answer(answer)
             verdict = classify(policy, status, details, scope)

@@ -67,6 +67,7 @@ def compile_delivery(
         error_message_source=raw.get("error_message"),
         coalesce=bool(raw.get("coalesce", False)),
         coalesce_by=coalesce_by,
+        coalesce_by_source=raw["coalesce"] if isinstance(raw.get("coalesce"), str) else None,
     )
 
 

@@ -256,6 +256,7 @@ class DeliveryPolicy:
     coalesce: bool = False
     #: ...but only a run of them for which this renders the same (None: every waiting event).
     coalesce_by: Renderer | None = None
+    coalesce_by_source: str | None = None
 
 
 @dataclass(frozen=True)
