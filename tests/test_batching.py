@@ -323,3 +323,32 @@ def test_the_collector_batches_too(tmp_path: Path, mailjet: CompiledPreset) -> N
         assert posts(server, "managemanycontacts") and not posts(server, "/managecontact")
         assert len(posts(server, "managemanycontacts")) * 10 <= len(events)
         assert final_state(server) == final_state(reference)
+
+
+@pytest.mark.parametrize("pause", [False, True], ids=["parks", "pauses"])
+def test_a_stop_answer_in_a_wave_sends_nothing_more(tmp_path: Path, mailgun: CompiledPreset, pause: bool) -> None:
+    """Relay sends nothing after a stop: the wave's other reads are not sent. Without pause the rest is
+    parked behind the failure; a service (pause) leaves it all unrecorded, to deliver once fixed."""
+    from relay import MockTransport, Response
+    from relay.delivery.deadletter import DeadLetter
+    from relay.delivery.deliver import Deliverer
+    from relay.delivery.journal import Journal
+    from relay.delivery.runner import RunControl, run_stream
+
+    transport = MockTransport(lambda _request: Response(401, {}, b"Forbidden"))
+    settings = mailgun.resolve_settings(settings_of(mailgun), environ={})
+    deliverer = Deliverer(mailgun, settings, transport, sleep=lambda _s: None)
+    lines = [(n, json.dumps(identify(f"u{n}@example.com")).encode()) for n in range(1, 6)]
+    journal, dead = Journal(tmp_path / "j.sqlite"), DeadLetter(tmp_path / "dead.ndjson")
+    try:
+        stats = run_stream(deliverer, lines, journal=journal, dead_letter=dead, control=RunControl(),
+                           pause_on_stop=pause)  # fmt: skip
+    finally:
+        journal.close()
+        dead.close()
+    assert len(transport.sent) == 1 and stats.stopped and "refused the key" in stats.stopped
+    if pause:
+        assert (stats.failed, stats.parked, stats.unfinished) == (0, 0, 5)
+    else:
+        assert (stats.failed, stats.parked) == (1, 4)
+        assert all("the destination stopped at line 1" in d["error"] for d in dead_letter(tmp_path)[1:])

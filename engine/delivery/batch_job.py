@@ -14,6 +14,8 @@ run to apply when it reaches those events.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -160,7 +162,7 @@ class JobReader:
                 if exc.stop:
                     raise
                 raise JobFailed(f"the per-item report could not be read: {exc.detail}", split=False) from None
-            context = {**context, "response": parse_body(answer.content, answer.content_type), "text": answer.text}
+            context = {**context, "response": _report(answer.content, answer.content_type), "text": answer.text}
         errors = self._evaluate(spec.errors, context, "results.errors")
         if errors is None:
             return {}
@@ -197,6 +199,15 @@ class JobReader:
             return renderer(context)
         except Exception as exc:
             raise JobFailed(f"the vendor's answer could not be read ({where}: {exc})", split=False) from None
+
+
+def _report(content: bytes, content_type: str) -> Any:
+    """A per-item report: its JSON, or for a CSV file (a vendor's error file) its
+    rows as mappings keyed by the header row."""
+    if "csv" not in content_type.lower():
+        return parse_body(content, content_type)
+    text = content.decode("utf-8-sig", "replace")
+    return [dict(row) for row in csv.DictReader(io.StringIO(text))]
 
 
 def resume(deliverer: Deliverer, journal: Journal, tally: Tally) -> int:

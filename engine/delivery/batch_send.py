@@ -86,8 +86,13 @@ class WaveSender:
         #: ``on_batch(step, items, bytes)`` for every bulk request built (sent, or in a dry run).
         self.on_batch = on_batch or (lambda _step, _items, _size: None)
         #: ``halted()`` is true once nothing more may be sent (a stop answer, a stop asked for).
-        self.halted = halted or (lambda: False)
+        self._outer_halted = halted or (lambda: False)
+        #: A stop answer in a wave: nothing more is sent, in this wave or any other.
+        self.stop_seen = threading.Event()
         self._multi = len(self.preset.steps) > 1
+
+    def halted(self) -> bool:
+        return self.stop_seen.is_set() or self._outer_halted()
 
     def run(self, units: list[Unit], tally: Tally) -> None:
         """Carry the wave through every step; each unit ends settled (or ``unsent``)."""
@@ -143,6 +148,8 @@ class WaveSender:
         except DeliveryError as exc:
             unit.fail(self._reason(step, exc.detail), status=exc.status, attempts=exc.attempts, hint=exc.hint,
                       stop=exc.stop)  # fmt: skip
+            if exc.stop:
+                self.stop_seen.set()
             return
         unit.attempts = max(unit.attempts, tally.retries - before + 1)
         unit.last_status = answer.status
@@ -255,6 +262,8 @@ class WaveSender:
             for unit, _ in entries:
                 unit.fail(self._reason(step, exc.detail), status=exc.status, attempts=exc.attempts, hint=exc.hint,
                           stop=exc.stop)  # fmt: skip
+            if exc.stop:
+                self.stop_seen.set()
             return
         except JobFailed as exc:
             if exc.split and len(entries) > 1:
