@@ -13,31 +13,57 @@ from __future__ import annotations
 
 from typing import Any
 
+from .brevo import BrevoFake
+from .bulk import BulkVendor, ItemError, Job, JobTiming
+from .customerio import CustomerIOFake
+from .facebook_capi import FacebookCAPIFake
+from .klaviyo import KlaviyoFake
+from .mailchimp import MailchimpFake
 from .mailgun import MailgunFake
 from .mailjet import MailjetFake
 from .recording import Answer, Profile, RecordingFake, Route, origin_pattern
+from .sendgrid import SendGridFake
 from .server import FakeRequest, FakeResponse, FakeServer, FakeVendor, Fault, RateLimit
 
 __all__ = [
     "FAKES",
     "Answer",
+    "BrevoFake",
+    "BulkVendor",
+    "CustomerIOFake",
+    "FacebookCAPIFake",
     "FakeRequest",
     "FakeResponse",
     "FakeServer",
     "FakeVendor",
     "Fault",
+    "ItemError",
+    "Job",
+    "JobTiming",
+    "KlaviyoFake",
+    "MailchimpFake",
     "MailgunFake",
     "MailjetFake",
     "Profile",
     "RateLimit",
     "RecordingFake",
     "Route",
+    "SendGridFake",
     "fake_for",
     "redirects_for",
 ]
 
 #: Specialised fake vendors by preset name (stateful, faithful to the vendor's rules).
-FAKES: dict[str, type[FakeVendor]] = {"mailgun": MailgunFake, "mailjet": MailjetFake}
+FAKES: dict[str, type[FakeVendor]] = {
+    "brevo": BrevoFake,
+    "customerio": CustomerIOFake,
+    "facebook_capi": FacebookCAPIFake,
+    "klaviyo": KlaviyoFake,
+    "mailchimp": MailchimpFake,
+    "mailgun": MailgunFake,
+    "mailjet": MailjetFake,
+    "sendgrid": SendGridFake,
+}
 
 
 def fake_for(preset: Any, settings: Any = None) -> FakeVendor:

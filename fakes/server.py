@@ -144,6 +144,12 @@ class FakeVendor:
         raise NotImplementedError(f"the {self.name} fake cannot be seeded with {method} {path}")
 
 
+class _Listener(ThreadingHTTPServer):
+    #: The default backlog of 5 resets connections when a client opens 32 at once, as
+    #: `relay send --concurrency 32` does; a real API host never does that.
+    request_queue_size = 256
+
+
 class FakeServer:
     """Run a FakeVendor on 127.0.0.1; use as a context manager or start()/stop()."""
 
@@ -167,7 +173,7 @@ class FakeServer:
         self.arrivals: list[tuple[str, str]] = []
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._httpd = _Listener(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

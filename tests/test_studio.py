@@ -497,3 +497,15 @@ def test_relay_studio_serves_the_page_and_prints_its_url(root: Path) -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_a_templated_host_reaches_the_presets_fake(tmp_path: Path) -> None:
+    """Mailchimp's host comes from the key's data centre: studio routes it like `relay fake` does."""
+    make_workspace(tmp_path, ("mailchimp",))
+    workspace = Workspace(tmp_path / "presets", cwd=tmp_path)
+    with TestClient(create_app(workspace, TOKEN), base_url="http://127.0.0.1:8123") as client:
+        preset = opened(client, "mailchimp")
+        result = send(client, preset, "golden:identify_consent_granted", None, name="mailchimp")
+    assert result["outcome"] == "delivered", result
+    assert [(x["method"], x["status"]) for x in result["exchanges"]] == [("PUT", 200)]
+    assert ".api.mailchimp.com/3.0/lists/" in result["exchanges"][0]["url"]

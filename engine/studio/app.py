@@ -117,9 +117,9 @@ def _api(handler: Handler, token: str) -> Callable[[Request], Awaitable[Response
     return endpoint
 
 
-def create_app(workspace: Workspace, token: str, *, demo_config: Path | None = None) -> Starlette:
+def create_app(workspace: Workspace, token: str) -> Starlette:
     """The studio app for ``workspace``; ``token`` must come with every API call."""
-    fakes = FakeHosts(demo_config or bundled.examples_dir() / "demo.yaml")
+    fakes = FakeHosts()
 
     def entry_of(payload: dict[str, Any], request: Request) -> PresetEntry:
         name = request.path_params.get("name") or payload.get("preset")

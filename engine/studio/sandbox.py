@@ -1,9 +1,9 @@
 """Send to fake: deliver one event to a local fake of the preset and tell what happened.
 
 Each preset gets one fake for the whole studio run (so a second send finds what
-the first one wrote, as a real account would): the fake the demo config names
-for it (configured and preflight-fixed the same way), or else a recording fake
-built from the preset's own request schemas. Delivery is relay's own
+the first one wrote, as a real account would): the one ``relay fake`` serves
+(the preset's own fake, or a recording fake built from its request schemas),
+readied by the preset's ``relay check --fix`` where it declares fixes. Delivery is relay's own
 ``Deliverer`` with the preset's retry policy; its waits are recorded rather
 than slept, so the page answers at once and still shows every wait.
 """
@@ -16,20 +16,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..delivery.checks import check_preset
 from ..delivery.deliver import Deliverer
 from ..delivery.retry import parse_body
 from ..delivery.transport import RedirectTransport, RequestsTransport, Response, Transport
-from ..errors import InputError, RelayError, TransportError
+from ..errors import InputError, TransportError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from ..preset.source import load_yaml
-from ..runtime.build import build
-from ..runtime.decide import decide
 from ..runtime.decision import Request, redact
 from .review import secret_forms
 
@@ -104,8 +99,7 @@ def fake_registry() -> Any:
 class FakeHosts:
     """The fakes of one studio run, started on first use and stopped by ``close``."""
 
-    def __init__(self, demo_config: Path | None) -> None:
-        self._config = _destinations(demo_config)
+    def __init__(self) -> None:
         self._hosts: dict[str, _Host] = {}
         self._lock = threading.Lock()
 
@@ -115,32 +109,29 @@ class FakeHosts:
                 host.server.stop()
             self._hosts.clear()
 
-    def _host(self, preset: CompiledPreset, settings: Settings, origins: list[str]) -> _Host:
+    def _host(self, preset: CompiledPreset, settings: Settings) -> _Host:
         fakes = fake_registry()
         host = self._hosts.get(preset.name)
         if host is None:
-            destination = self._config.get(preset.name)
-            if destination is not None and destination.get("fake") in fakes.FAKES:
-                vendor = fakes.FAKES[destination["fake"]]()
-                fake_config = dict(destination.get("fake_config", {}))
-                fake_config.pop("rate_limit", None)  # studio shows waits; it does not need to provoke them
-                vendor.configure(fake_config)
-                server = fakes.FakeServer(vendor).start()
-                host = _Host(server, vendor, {destination["redirect"]: server.url}, recording=False)
-                if destination.get("fix"):
-                    checks = check_preset(preset, settings, fix=True, redirects=host.redirects)
-                    host.preflight = [
-                        {"name": c.name, "ok": c.ok, "fixed": c.fixed, "problems": c.problems} for c in checks
-                    ]
-            else:
-                vendor = fakes.RecordingFake.for_preset(preset)
-                host = _Host(fakes.FakeServer(vendor).start(), vendor, {}, recording=True)
+            # The same fake `relay fake PRESET --settings ...` serves: the preset's own, or a
+            # recording fake built from its request schemas.
+            vendor = fakes.fake_for(preset, settings)
+            server = fakes.FakeServer(vendor).start()
+            recording = isinstance(vendor, fakes.RecordingFake)
+            host = _Host(server, vendor, fakes.redirects_for(preset, server.url), recording=recording)
+            if any(check.fix is not None for check in preset.checks):
+                # Ready the fake account as an operator readies a real one: `relay check --fix`.
+                checks = check_preset(preset, settings, fix=True, redirects=host.redirects)
+                host.preflight = [
+                    {"name": c.name, "ok": c.ok, "fixed": c.fixed, "problems": c.problems} for c in checks
+                ]
+            # The account is made once, from the first send's settings: later settings that name
+            # another list or key then meet the vendor's own refusal, as they would for real.
             self._hosts[preset.name] = host
         if host.recording:
             # The preset may have been edited since: routes and hosts follow the text being reviewed.
-            host.vendor.routes = fakes.RecordingFake.for_preset(preset).routes
-            for origin in origins:
-                host.redirects[origin] = host.server.url
+            host.vendor.routes = fakes.RecordingFake.for_preset(preset, settings=settings).routes
+            host.redirects.update(fakes.redirects_for(preset, host.server.url))
         return host
 
     def send(self, preset: CompiledPreset, settings: Settings, event: Any, fault: str = "none") -> dict[str, Any]:
@@ -149,7 +140,7 @@ class FakeHosts:
             raise InputError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
         secrets = secret_forms(settings.secrets)
         with self._lock:
-            host = self._host(preset, settings, _origins(preset, settings, event))
+            host = self._host(preset, settings)
             fakes = fake_registry()
             host.server.faults.clear()
             if FAULTS[fault][1]:
@@ -195,19 +186,6 @@ class FakeHosts:
         return redact(json.loads(json.dumps(result, default=str)), secrets)  # type: ignore[no-any-return]
 
 
-def _origins(preset: CompiledPreset, settings: Settings, event: Any) -> list[str]:
-    """The scheme://host of each request the event makes, for a recording fake to stand in for."""
-    try:
-        plan = decide(preset, event, settings)
-        if plan.action != "send":
-            return []
-        built = (build(preset, plan, step, now=time.time()) for step in preset.steps)
-        urls = [request.url for request in built if request is not None]
-    except RelayError:
-        return []
-    return sorted({f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" for url in urls})
-
-
 def _exchanges(
     recorded: list[dict[str, Any]], waits: list[float], preset: CompiledPreset, settings: Settings, event: Any
 ) -> list[dict[str, Any]]:
@@ -240,14 +218,3 @@ def _exchanges(
 def _shown_body(response: Response) -> Any:
     parsed = parse_body(response.content, response.content_type)
     return parsed if parsed is not None else response.text[:4000]
-
-
-def _destinations(config: Path | None) -> dict[str, dict[str, Any]]:
-    """Preset name -> its demo destination (fake, redirect, fake_config, fix)."""
-    if config is None or not config.is_file():
-        return {}
-    try:
-        data = load_yaml(config).data or {}
-    except RelayError:
-        return {}
-    return {d["preset"]: d for d in data.get("destinations", []) if isinstance(d, dict) and "preset" in d}

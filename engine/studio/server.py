@@ -10,7 +10,6 @@ import secrets
 import socket
 import threading
 import webbrowser
-from pathlib import Path
 
 import uvicorn
 
@@ -23,9 +22,9 @@ __all__ = ["StudioServer"]
 class StudioServer:
     """One studio run on ``127.0.0.1:port`` (0: a free port) with a fresh token."""
 
-    def __init__(self, workspace: Workspace, *, port: int = 0, demo_config: Path | None = None) -> None:
+    def __init__(self, workspace: Workspace, *, port: int = 0) -> None:
         self.token = secrets.token_urlsafe(24)
-        self.app = create_app(workspace, self.token, demo_config=demo_config)
+        self.app = create_app(workspace, self.token)
         # Bound here, before serving, so a taken port fails at once and the URL is known.
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -189,6 +189,8 @@ class Workspace:
         for path in paths:
             if all(path.resolve() != seen.resolve() for seen in unique):
                 unique.append(path)
+        # The first choice is the default: files named on the command line, then the preset's own.
+        unique.sort(key=lambda path: (path not in self.settings_files, path.name.split(".", 1)[0] != entry.name))
         return [SettingsChoice(f"file:{path}", _shown(path, self.cwd), path) for path in unique]
 
     def settings(self, entry: PresetEntry, choice_id: str) -> dict[str, Any]:
