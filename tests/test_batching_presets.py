@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,8 +22,8 @@ from click.testing import CliRunner
 
 from relay import CompiledPreset
 from relay.cli import main
-from relay.fakes import FakeServer, Fault, redirects_for
-from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, posts, ready_fake, settings_of
+from relay.fakes import FakeServer, Fault, JobTiming, redirects_for
+from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, ready_fake, settings_of
 from tests.paths import ROOT
 
 
@@ -34,7 +35,7 @@ def identify(email: str, **traits: Any) -> dict[str, Any]:
 class Scenario:
     """How to exercise one preset's batching against its fake."""
 
-    #: A substring of the bulk endpoint's path.
+    #: A substring of the bulk endpoint's path, and its method.
     bulk: str
     #: An event that cannot become an item (fails alone, before any batch is built), and why.
     bad_event: dict[str, Any]
@@ -42,9 +43,30 @@ class Scenario:
     #: Make the vendor refuse the item of one address; the words its refusal carries.
     refuse: Callable[[FakeServer, str], None]
     refused_words: str
-    #: Events for the crash test; whether the bulk API answers with a job to poll.
-    job: bool = False
+    method: str = "POST"
+    #: For a bulk API that answers with a job: keep jobs running, then let them all end.
+    hold: Callable[[Any], None] | None = None
+    release: Callable[[Any], None] | None = None
+    #: The status of an accepted bulk request.
+    accepted: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def bulk_calls(server: FakeServer, scenario: Scenario) -> list[dict[str, Any]]:
+    return [r for r in server.requests(scenario.method) if scenario.bulk in r["path"]]
+
+
+def _hold(vendor: Any) -> None:
+    vendor.timing = JobTiming(polls=10**9, seconds=None)
+
+
+def _release(vendor: Any) -> None:
+    vendor.settle()
+    vendor.timing = JobTiming()
+
+
+def _fail_item(server: FakeServer, address: str) -> None:
+    server.vendor.fail_item(address)  # type: ignore[attr-defined]
 
 
 def _mailgun_refuses(server: FakeServer, address: str) -> None:
@@ -54,6 +76,17 @@ def _mailgun_refuses(server: FakeServer, address: str) -> None:
 
 
 SCENARIOS: dict[str, Scenario] = {
+    "sendgrid": Scenario(
+        bulk="/v3/marketing/contacts",
+        method="PUT",
+        bad_event=identify("bad@example.com", first_name="X" * 60),
+        bad_reason="fails its item schema",
+        refuse=_fail_item,
+        refused_words="could not be processed",
+        hold=_hold,
+        release=_release,
+        accepted=202,
+    ),
     "mailgun": Scenario(
         bulk="members.json",
         bad_event={
@@ -80,7 +113,7 @@ def test_one_bad_event_fails_alone_and_the_batch_goes(case: tuple[CompiledPreset
     with FakeServer(ready_fake(preset, settings_of(preset))) as server:
         stats = deliver(preset, server, events, tmp_path, batch=True)
         assert (stats.delivered, stats.failed) == (2, 1), stats.failures
-        assert len(posts(server, scenario.bulk)) == 1
+        assert len(bulk_calls(server, scenario)) == 1
     [failed] = dead_letter(tmp_path)
     assert failed["line"] == 2 and scenario.bad_reason in failed["error"]
 
@@ -103,7 +136,7 @@ def test_a_whole_batch_429_is_retried(case: tuple[CompiledPreset, Scenario], tmp
         server.inject(Fault("status", status=429, times=2, path_contains=scenario.bulk))
         stats = deliver(preset, server, events, tmp_path / "run", batch=True)
         assert (stats.delivered, stats.failed, stats.throttled) == (10, 0, 2)
-        assert [r["status"] for r in posts(server, scenario.bulk)] == [429, 429, 200]
+        assert [r["status"] for r in bulk_calls(server, scenario)] == [429, 429, scenario.accepted]
         state = final_state(server)
     with FakeServer(ready_fake(preset, settings_of(preset))) as reference:
         deliver(preset, reference, events, tmp_path / "reference", batch=False)
@@ -118,31 +151,52 @@ def _command(preset: CompiledPreset, server: FakeServer, folder: Path, events: P
             "--journal", str(folder / "journal.sqlite"), "--dead-letter", str(folder / "dead.ndjson")]  # fmt: skip
 
 
+def _open_jobs(journal: Path) -> int:
+    try:
+        with sqlite3.connect(journal) as db:
+            return int(db.execute("SELECT COUNT(*) FROM batch_jobs").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def test_a_crash_in_the_middle_of_a_batch_loses_nothing(case: tuple[CompiledPreset, Scenario], tmp_path: Path) -> None:
-    """Killed while the bulk request is in flight: the next run polls its job (never sending it
-    again), or, for a synchronous bulk API, sends the batch again, which lands the same."""
+    """Killed in the middle of a batch: the next run polls its job (never sending the batch
+    again); a synchronous bulk API's batch, killed in flight, is sent again and lands the same."""
     preset, scenario = case
     events = [identify(f"u{n}@example.com", first_name=f"U{n}") for n in range(12)]
     path = tmp_path / "events.ndjson"
     path.write_bytes(ndjson(events))
-    with FakeServer(ready_fake(preset, settings_of(preset))) as server:
-        server.inject(Fault("delay", seconds=3.0, path_contains=scenario.bulk))
+    vendor = ready_fake(preset, settings_of(preset))
+    with FakeServer(vendor) as server:
+        if scenario.hold is not None:
+            scenario.hold(vendor)  # the job keeps running: relay dies while it polls
+        else:
+            server.inject(Fault("delay", seconds=3.0, path_contains=scenario.bulk))
         args = _command(preset, server, tmp_path, path)
         crashed = subprocess.Popen([sys.executable, "-m", "relay", *args], cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
             deadline = time.monotonic() + 60
-            while not any(scenario.bulk in path for _, path in server.arrivals) and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                if scenario.hold is not None and _open_jobs(tmp_path / "journal.sqlite"):
+                    break
+                if scenario.hold is None and any(scenario.bulk in path for _, path in server.arrivals):
+                    break
                 time.sleep(0.02)
+            else:
+                raise AssertionError("the batch never went out")
         finally:
-            crashed.send_signal(signal.SIGKILL)  # the bulk request is in flight, being answered slowly
+            crashed.send_signal(signal.SIGKILL)
             crashed.wait()
-        time.sleep(3.0)  # the vendor finishes what it was given
+        if scenario.release is not None:
+            scenario.release(vendor)  # the vendor's job ends while relay is down
+        else:
+            time.sleep(3.0)  # the vendor finishes what it was given
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         state = final_state(server)
-        sent = len(posts(server, scenario.bulk))
-    assert sent == (1 if scenario.job else 2)
+        sent = len(bulk_calls(server, scenario))
+    assert sent == (1 if scenario.hold is not None else 2)
     with FakeServer(ready_fake(preset, settings_of(preset))) as reference:
         deliver(preset, reference, events, tmp_path / "reference", batch=False)
         assert state == final_state(reference)

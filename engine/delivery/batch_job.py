@@ -19,8 +19,9 @@ import io
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, RelayError
 from ..preset.model import BatchSpec, StepSpec
@@ -30,7 +31,7 @@ from .deliver import Deliverer, Tally
 from .journal import Journal
 from .retry import parse_body
 
-__all__ = ["FIRST_POLL_DIVISOR", "ItemError", "JobFailed", "JobReader", "resume"]
+__all__ = ["FIRST_POLL_DIVISOR", "ItemError", "JobFailed", "JobReader", "origin", "resume"]
 
 #: The first poll comes after ``job.every`` divided by this; each wait then doubles, up to ``every``:
 #: a quick job is seen done soon, a long one is not polled more than every ``every`` seconds.
@@ -48,11 +49,13 @@ class ItemError:
 
 class JobFailed(RelayError):
     """The batch as a whole was refused (a job ended in a ``failed`` status), or its answer
-    cannot be read: ``split`` says whether sending smaller batches may find the offender."""
+    cannot be read: ``split`` says whether sending smaller batches may find the offender.
+    ``answer`` is a failed job's last status (its report may still name every item's error)."""
 
-    def __init__(self, message: str, *, split: bool = True) -> None:
+    def __init__(self, message: str, *, split: bool = True, answer: Any = None) -> None:
         self.message = message
         self.split = split
+        self.answer = answer
         super().__init__(message)
 
 
@@ -80,21 +83,46 @@ class JobReader:
         members: Sequence[Member],
         tally: Tally,
         scope: Mapping[str, Any],
+        origin: str,
     ) -> tuple[dict[int, ItemError], str | None]:
-        """Per-item errors (by position in the batch) for a batch whose bulk request got
-        ``submit`` (parsed) with ``status``; and the journal reference of its job, if any,
-        which the caller drops once it has recorded the items' progress."""
+        """Per-item errors (by position in the batch) for a batch whose bulk request (to
+        ``origin``) got ``submit`` (parsed) with ``status``; and the journal reference of its
+        job, if any, which the caller drops once it has recorded the items' progress."""
         batch = step.batch
         assert batch is not None
-        final, job, ref = submit, None, None
-        if batch.job is not None:
-            job = self._evaluate(batch.job.id, {**self._shared, "group": group, "response": submit}, "job.id")
-            if job is None or job == "":
-                raise JobFailed("the bulk answer names no job (job.id rendered empty)", split=False)
-            ref = uuid.uuid4().hex
-            self.journal.open_job(ref, step.name, group, job, [[*m.events, m.key] for m in members])
+        if batch.job is None:
+            return self.results(batch, group, None, submit, status, members, tally, scope, origin), None
+        job = self._evaluate(batch.job.id, {**self._shared, "group": group, "response": submit}, "job.id")
+        if job is None or job == "":
+            raise JobFailed("the bulk answer names no job (job.id rendered empty)", split=False)
+        ref = uuid.uuid4().hex
+        self.journal.open_job(ref, step.name, group, job, [[*m.events, m.key] for m in members])
+        return self.finished(step, group, job, members, tally, scope, origin), ref
+
+    def finished(
+        self,
+        step: StepSpec,
+        group: Any,
+        job: Any,
+        members: Sequence[Member],
+        tally: Tally,
+        scope: Mapping[str, Any],
+        origin: str,
+    ) -> dict[int, ItemError]:
+        """Poll ``job`` to its end and read its per-item errors. A job that ended ``failed`` is
+        a whole-batch refusal, unless its report names an error for every item of the batch."""
+        batch = step.batch
+        assert batch is not None
+        try:
             final = self.poll(step, group, job, tally, scope)
-        return self.results(batch, group, job, final, status, members, tally, scope), ref
+        except JobFailed as failed:
+            if failed.answer is None or batch.results is None:
+                raise
+            errors = self.results(batch, group, job, failed.answer, 200, members, tally, scope, origin)
+            if len(errors) < len(members):
+                raise
+            return errors
+        return self.results(batch, group, job, final, 200, members, tally, scope, origin)
 
     def poll(self, step: StepSpec, group: Any, job: Any, tally: Tally, scope: Mapping[str, Any]) -> Any:
         """Poll the job until it ends; its last answer. JobFailed for a failed or vanished job."""
@@ -124,7 +152,7 @@ class JobReader:
                 why = (
                     self._evaluate(spec.message, {**context, "response": body}, "job.message") if spec.message else None
                 )
-                raise JobFailed(f"job {job} ended {status}" + (f": {why}" if why else ""))
+                raise JobFailed(f"job {job} ended {status}" + (f": {why}" if why else ""), answer=body)
             if deliverer.clock() >= give_up_at:
                 raise JobFailed(
                     f"job {job} did not end within {spec.timeout:g} s (status {status}); its events are kept"
@@ -142,8 +170,13 @@ class JobReader:
         members: Sequence[Member],
         tally: Tally,
         scope: Mapping[str, Any],
+        trusted: str,
     ) -> dict[int, ItemError]:
-        """The vendor's per-item errors, by position; JobFailed when its report cannot be read."""
+        """The vendor's per-item errors, by position; JobFailed when its report cannot be read.
+
+        A report whose URL comes from an answer is fetched with the preset's credentials only
+        when it is on the ``trusted`` origin (where the bulk request went): a key never goes to a host the
+        vendor merely named."""
         spec = batch.results
         if spec is None:
             return {}
@@ -151,11 +184,11 @@ class JobReader:
         if spec.when is not None and not self._evaluate(spec.when, context, "results.when"):
             return {}
         if spec.request is not None:
-            request = assemble(
-                spec.request,
-                {**context, "now": self.deliverer.clock()},
-                fail=failer(self.deliverer.preset, self._secrets, ""),
-            )
+            fail = failer(self.deliverer.preset, self._secrets, "")
+            now = {**context, "now": self.deliverer.clock()}
+            request = assemble(spec.request, now, fail=fail)
+            if origin(self.destination(request.url)) != trusted:
+                request = assemble(replace(spec.request, auth=()), now, fail=fail)
             try:
                 answer = self.deliverer.send(request, tally, scope)
             except DeliveryError as exc:
@@ -188,6 +221,11 @@ class JobReader:
             )
         return found
 
+    def destination(self, url: str) -> str:
+        """Where ``url`` really goes (a redirecting transport sends some URLs elsewhere)."""
+        target = getattr(self.deliverer.transport, "target", None)
+        return str(target(url)) if callable(target) else url
+
     @property
     def _secrets(self) -> tuple[str, ...]:
         return self.deliverer.settings.secrets
@@ -199,6 +237,12 @@ class JobReader:
             return renderer(context)
         except Exception as exc:
             raise JobFailed(f"the vendor's answer could not be read ({where}: {exc})", split=False) from None
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: where credentials may go."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _report(content: bytes, content_type: str) -> Any:
@@ -224,12 +268,14 @@ def resume(deliverer: Deliverer, journal: Journal, tally: Tally) -> int:
         keys = [key for member in members for key in member.events]
         step = next((s for s in deliverer.preset.steps if s.name == open_job.step and s.batch), None)
         failures: dict[str, tuple[str, str | None, Any]] = {}
-        if step is None or step.batch is None:
+        if step is None or step.batch is None or step.batch.job is None:
             journal.finish_job(open_job.ref, open_job.step, failures, [])  # the preset changed: send again
             continue
+        poll = step.batch.job.poll
         try:
-            final = reader.poll(step, open_job.group, open_job.job, tally, scope)
-            errors = reader.results(step.batch, open_job.group, open_job.job, final, 200, members, tally, scope)
+            context = {**scope, "group": open_job.group, "job": open_job.job, "now": deliverer.clock()}
+            where = origin(reader.destination(assemble(poll, context, fail=failer(deliverer.preset, (), "")).url))
+            errors = reader.finished(step, open_job.group, open_job.job, members, tally, scope, where)
         except (JobFailed, DeliveryError) as exc:
             message = exc.message if isinstance(exc, JobFailed) else exc.detail
             errors = {index: ItemError(message) for index in range(len(members))}

@@ -32,7 +32,7 @@ from ..runtime.batch import BatchItem, build_batch, chunks, render_item
 from ..runtime.build import build
 from ..runtime.decision import Plan, Request
 from ..runtime.render import NO_REQUEST
-from .batch_job import ItemError, JobFailed, JobReader, Member
+from .batch_job import ItemError, JobFailed, JobReader, Member, origin
 from .deliver import Deliverer, Outcome, StepProgress, Tally
 from .input import Item
 from .journal import Journal
@@ -254,8 +254,9 @@ class WaveSender:
         try:
             answer = self.deliverer.send(request, tally, scope)
             members = [Member(tuple(item.key for item in unit.items), entry.key) for unit, entry in entries]
-            errors, ref = self.jobs.settle(step, group, parse_body(answer.content, answer.content_type), answer.status,
-                                           members, tally, scope)  # fmt: skip
+            trusted = origin(self.jobs.destination(request.url))
+            submit = parse_body(answer.content, answer.content_type)
+            errors, ref = self.jobs.settle(step, group, submit, answer.status, members, tally, scope, trusted)
         except DeliveryError as exc:
             if not exc.stop and not exc.retryable and len(entries) > 1:
                 return self._split(step, entries, tally)
