@@ -93,7 +93,7 @@ def test_render_batch_pins_the_bulk_requests_a_run_sends(mailjet: CompiledPreset
 
 # -- whole runs against the fakes ------------------------------------------------------------------
 
-BATCHED = ["mailjet", "mailgun", "sendgrid"]
+BATCHED = ["mailjet", "mailgun", "sendgrid", "brevo", "klaviyo"]
 
 
 def stream(count: int = 600, contacts: int = 60) -> list[dict[str, Any]]:

@@ -87,6 +87,26 @@ SCENARIOS: dict[str, Scenario] = {
         release=_release,
         accepted=202,
     ),
+    "brevo": Scenario(
+        bulk="/v3/contacts/import",
+        bad_event=identify("bad@example.com", plan={"tier": "gold"}),
+        bad_reason="fails its item schema",
+        refuse=_fail_item,
+        refused_words="invalid email address",
+        hold=_hold,
+        release=_release,
+        accepted=202,
+    ),
+    "klaviyo": Scenario(
+        bulk="/api/profile-bulk-import-jobs",
+        bad_event=identify("bad@example.com", company={"name": "Acme"}),
+        bad_reason="fails its item schema",
+        refuse=_fail_item,
+        refused_words="could not be imported",
+        hold=_hold,
+        release=_release,
+        accepted=202,
+    ),
     "mailgun": Scenario(
         bulk="members.json",
         bad_event={

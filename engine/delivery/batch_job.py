@@ -183,6 +183,7 @@ class JobReader:
         context = {**self._shared, "group": group, "job": job, "response": final, "status": status}
         if spec.when is not None and not self._evaluate(spec.when, context, "results.when"):
             return {}
+        refused = self._evaluate(spec.count, context, "results.count") if spec.count is not None else None
         if spec.request is not None:
             fail = failer(self.deliverer.preset, self._secrets, "")
             now = {**context, "now": self.deliverer.clock()}
@@ -219,6 +220,12 @@ class JobReader:
             found[index] = ItemError(
                 redact(text, self._secrets), redact(" ".join(str(hint).split()), self._secrets) if hint else None
             )
+        if isinstance(refused, (int, str)) and str(refused).isdigit() and int(refused) > len(found):
+            unnamed = ItemError(
+                f"the vendor reports {int(refused)} items refused but names {len(found)}: this one may be among"
+                " them, so it is kept for replay"
+            )
+            found.update({index: unnamed for index in range(len(members)) if index not in found})
         return found
 
     def destination(self, url: str) -> str:

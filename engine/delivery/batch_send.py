@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import DeliveryError, RelayError
 from ..preset.model import StepSpec
-from ..runtime.batch import BatchItem, build_batch, chunks, render_item
+from ..runtime.batch import BatchItem, batches, build_batch, chunks, render_item
 from ..runtime.build import build
 from ..runtime.decision import Plan, Request
 from ..runtime.render import NO_REQUEST
@@ -174,6 +174,9 @@ class WaveSender:
                 unit.fail(self._reason(step, failure.message), status=failure.status, hint=failure.hint)
                 continue
             try:
+                if not batches(self.preset, unit.plan, step, answers=unit.answers, now=now):
+                    self._single(unit, step, tally)  # what the bulk API cannot express: one by one
+                    continue
                 item = render_item(self.preset, unit.plan, step, answers=unit.answers, now=now)
             except RelayError as exc:
                 unit.fail(str(exc))

@@ -84,6 +84,7 @@ def compile_batch(
         flush=raw.get("flush", batch_default("flush")),
         job=job,
         results=results,
+        when=builder.expression(raw["when"], event_allowed, f"{pointer}/when") if "when" in raw else None,
     )
 
 
@@ -130,6 +131,7 @@ def _results(
         hint=hint,
         when=builder.expression(raw["when"], answer, f"{pointer}/when") if "when" in raw else None,
         request=request,
+        count=builder.tree(raw["count"], answer, f"{pointer}/count") if "count" in raw else None,
     )
 
 

@@ -177,6 +177,8 @@ class ResultsSpec:
     when: Renderer | None = None
     #: A request that fetches the per-item report (sees ``job``, ``group`` and ``response``).
     request: StepSpec | None = None
+    #: How many items the vendor says it refused (over the final answer).
+    count: Renderer | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,8 @@ class BatchSpec:
     flush: float
     job: JobSpec | None = None
     results: ResultsSpec | None = None
+    #: Batch only the events for which this holds (the others send the request one by one).
+    when: Renderer | None = None
 
 
 @dataclass(frozen=True)

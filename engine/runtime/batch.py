@@ -31,7 +31,7 @@ from .build import answers_scope, assemble, failer, schema_problem
 from .decide import RENDER_FAILURES, Fields, deep_merge, render_error
 from .decision import Plan, Request
 
-__all__ = ["BatchItem", "Pending", "build_batch", "chunks", "coalesce", "render_item", "wave_capacity"]
+__all__ = ["BatchItem", "Pending", "batches", "build_batch", "chunks", "coalesce", "render_item", "wave_capacity"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,23 @@ class BatchItem:
     key: str | None
     #: Bytes of the item as compact JSON: what it adds to a JSON body.
     size: int
+
+
+def batches(
+    preset: CompiledPreset, plan: Plan, step: StepSpec, *, answers: Mapping[str, Any] | None = None, now: float
+) -> bool:
+    """Whether ``step`` goes out in a batch for this plan (its ``batch.when``); else one request."""
+    batch = step.batch
+    if batch is None:
+        return False
+    if batch.when is None:
+        return True
+    context = {**plan.context, **answers_scope(preset, answers), "now": now}
+    try:
+        return bool(batch.when(context))
+    except RENDER_FAILURES as exc:
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise render_error(preset, f"{batch.pointer}/when", detail, plan.secrets, plan.event_ref) from None
 
 
 def render_item(

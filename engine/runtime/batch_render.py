@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import RelayError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from .batch import BatchItem, Pending, build_batch, chunks, coalesce, render_item, wave_capacity
+from .batch import BatchItem, Pending, batches, build_batch, chunks, coalesce, render_item, wave_capacity
 from .build import build
 from .decide import decide
 from .decision import Plan, Request, redact
@@ -129,6 +129,10 @@ def _wave(
         entries: list[tuple[tuple[int, ...], BatchItem]] = []
         for indexes, plan in live:
             try:
+                if not batches(preset, plan, step, answers=answers, now=now):
+                    single = build(preset, plan, step, answers=answers, now=now)
+                    requests.extend([(single, indexes)] if single is not None else [])
+                    continue
                 item = render_item(preset, plan, step, answers=answers, now=now)
             except RelayError as exc:
                 fail(indexes, exc)
