@@ -93,7 +93,11 @@ def test_render_batch_pins_the_bulk_requests_a_run_sends(mailjet: CompiledPreset
 
 # -- whole runs against the fakes ------------------------------------------------------------------
 
-BATCHED = ["mailjet", "mailgun", "sendgrid", "brevo", "klaviyo"]
+BATCHED = ["mailjet", "mailgun", "sendgrid", "brevo", "klaviyo", "mailchimp", "customerio", "facebook_capi"]
+
+
+#: Mailchimp's member events have no bulk endpoint: they still go one per event.
+FEWER_REQUESTS = {"mailchimp": 2}
 
 
 def stream(count: int = 600, contacts: int = 60) -> list[dict[str, Any]]:
@@ -113,12 +117,13 @@ def test_batched_delivery_leaves_the_same_final_state_as_one_request_per_event(
             results[label] = (stats, final_state(server))
     unbatched, batched = results["unbatched"][0], results["batched"][0]
     assert results["batched"][1] == results["unbatched"][1] == results["batched4"][1]
-    assert str(results["unbatched"][1]).count("@example.com") >= 30  # a state worth comparing
+    assert len(json.dumps(results["unbatched"][1], default=str)) > 5000  # a state worth comparing
     for label in results:
         stats = results[label][0]
         assert (stats.failed, stats.parked, stats.unfinished) == (0, 0, 0), stats.failures
         assert (stats.delivered, stats.dropped) == (unbatched.delivered, unbatched.dropped)
-    assert batched.requests * 5 <= unbatched.requests, (batched.requests, unbatched.requests)
+    fewer = FEWER_REQUESTS.get(name, 5)  # at least; bench/batching.py measures on 10,000 events
+    assert batched.requests * fewer <= unbatched.requests, (batched.requests, unbatched.requests)
     assert sum(numbers["batches"] for numbers in batched.batches.values()) >= 1
 
 

@@ -116,7 +116,7 @@ def _job(builder: Builder, raw: dict[str, Any], shared: Allowed, auth: Auths, na
 def _results(
     builder: Builder, raw: dict[str, Any], scope: Allowed, auth: Auths, name: str, pointer: str
 ) -> ResultsSpec:
-    answer: Allowed = {**scope, "response": None}
+    answer: Allowed = {**scope, "response": None, "status": None}
     per_error: Allowed = {**answer, "error": None}
     request = None
     if "request" in raw:
