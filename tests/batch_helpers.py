@@ -84,3 +84,14 @@ def dead_letter(folder: Path) -> list[dict[str, Any]]:
 
 def posts(server: FakeServer, contains: str) -> list[dict[str, Any]]:
     return [r for r in server.requests("POST") if contains in r["path"]]
+
+
+def open_jobs(journal: Path) -> int:
+    """How many asynchronous jobs the journal holds open (submitted, not yet reported)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(journal) as db:
+            return int(db.execute("SELECT COUNT(*) FROM batch_jobs").fetchone()[0])
+    except sqlite3.Error:
+        return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from relay.fakes import FakeServer, Fault, MailjetFake, redirects_for
 from relay.runtime.batch import BatchItem, Pending, chunks, coalesce
 from relay.runtime.batch_render import render_batch
 from relay.runtime.decide import decide
-from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, posts, ready_fake, settings_of
+from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, open_jobs, posts, ready_fake, settings_of
 from tests.paths import ROOT
 
 # -- pure: waves, batches, merging ---------------------------------------------------------------
@@ -220,14 +219,6 @@ def test_a_dry_run_reports_batch_counts_and_sizes(tmp_path: Path, mailjet_fake: 
     assert mailjet_fake.requests() == []
 
 
-def _open_jobs(journal: Path) -> int:
-    try:
-        with sqlite3.connect(journal) as db:
-            return int(db.execute("SELECT COUNT(*) FROM batch_jobs").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def _send_command(tmp_path: Path, server: FakeServer, events: Path) -> list[str]:
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(settings_of(load_preset("mailjet"))))
@@ -253,9 +244,9 @@ def test_a_crash_while_a_job_runs_resumes_by_polling_it_never_by_sending_again(
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
             deadline = time.monotonic() + 60
-            while _open_jobs(tmp_path / "journal.sqlite") < 1 and time.monotonic() < deadline:
+            while open_jobs(tmp_path / "journal.sqlite") < 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _open_jobs(tmp_path / "journal.sqlite") == 1, "the job must be running when relay dies"
+            assert open_jobs(tmp_path / "journal.sqlite") == 1, "the job must be running when relay dies"
         finally:
             crashed.send_signal(signal.SIGKILL)
             crashed.wait()
@@ -265,7 +256,7 @@ def test_a_crash_while_a_job_runs_resumes_by_polling_it_never_by_sending_again(
         assert len(posts(server, "managemanycontacts")) == 1  # polled, never sent again
         assert len(server.requests("GET", "managemanycontacts/35800")) >= 1
     assert result.exit_code == (1 if refused else 0), result.output
-    assert _open_jobs(tmp_path / "journal.sqlite") == 0
+    assert open_jobs(tmp_path / "journal.sqlite") == 0
     assert len(vendor.table()[2]) == (30 if refused else 31)
     if refused:
         [failed] = dead_letter(tmp_path)

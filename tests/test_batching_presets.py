@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from click.testing import CliRunner
 from relay import CompiledPreset
 from relay.cli import main
 from relay.fakes import FakeServer, Fault, JobTiming, redirects_for
-from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, ready_fake, settings_of
+from tests.batch_helpers import dead_letter, deliver, final_state, ndjson, open_jobs, ready_fake, settings_of
 from tests.paths import ROOT
 
 
@@ -97,37 +96,32 @@ def _mailgun_refuses(server: FakeServer, address: str) -> None:
     server.inject(Fault("status", status=400, times=99, path_contains="members.json", body_contains=encoded, body=body))
 
 
+#: What the fakes of bulk APIs that run jobs share: an item fault fails one item in the job's
+#: report; jobs can be held running; the bulk request is accepted with 202.
+JOBS: dict[str, Any] = {"refuse": _fail_item, "hold": _hold, "release": _release, "accepted": 202}
+
 SCENARIOS: dict[str, Scenario] = {
     "sendgrid": Scenario(
         bulk="/v3/marketing/contacts",
         method="PUT",
         bad_event=identify("bad@example.com", first_name="X" * 60),
         bad_reason="fails its item schema",
-        refuse=_fail_item,
         refused_words="could not be processed",
-        hold=_hold,
-        release=_release,
-        accepted=202,
+        **JOBS,
     ),
     "brevo": Scenario(
         bulk="/v3/contacts/import",
         bad_event=identify("bad@example.com", plan={"tier": "gold"}),
         bad_reason="fails its item schema",
-        refuse=_fail_item,
         refused_words="invalid email address",
-        hold=_hold,
-        release=_release,
-        accepted=202,
+        **JOBS,
     ),
     "klaviyo": Scenario(
         bulk="/api/profile-bulk-import-jobs",
         bad_event=identify("bad@example.com", company={"name": "Acme"}),
         bad_reason="fails its item schema",
-        refuse=_fail_item,
         refused_words="could not be imported",
-        hold=_hold,
-        release=_release,
-        accepted=202,
+        **JOBS,
     ),
     "mailchimp": Scenario(
         bulk=r"^/3\.0/lists/[^/]+$",
@@ -217,14 +211,6 @@ def _command(preset: CompiledPreset, server: FakeServer, folder: Path, events: P
             "--journal", str(folder / "journal.sqlite"), "--dead-letter", str(folder / "dead.ndjson")]  # fmt: skip
 
 
-def _open_jobs(journal: Path) -> int:
-    try:
-        with sqlite3.connect(journal) as db:
-            return int(db.execute("SELECT COUNT(*) FROM batch_jobs").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def test_a_crash_in_the_middle_of_a_batch_loses_nothing(case: tuple[CompiledPreset, Scenario], tmp_path: Path) -> None:
     """Killed in the middle of a batch: the next run polls its job (never sending the batch
     again); a synchronous bulk API's batch, killed in flight, is sent again and lands the same."""
@@ -244,7 +230,7 @@ def test_a_crash_in_the_middle_of_a_batch_loses_nothing(case: tuple[CompiledPres
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if scenario.hold is not None and _open_jobs(tmp_path / "journal.sqlite"):
+                if scenario.hold is not None and open_jobs(tmp_path / "journal.sqlite"):
                     break
                 if scenario.hold is None and any(re.search(scenario.bulk, path) for _, path in server.arrivals):
                     break

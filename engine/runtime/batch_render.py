@@ -116,20 +116,10 @@ def _wave(
 
     for step in preset.steps:
         live = [(indexes, plan) for indexes, plan in units if indexes not in failed]
-        if step.batch is None:
-            for indexes, plan in live:
-                try:
-                    request = build(preset, plan, step, answers=answers, now=now)
-                except RelayError as exc:
-                    fail(indexes, exc)
-                    continue
-                if request is not None:
-                    requests.append((request, indexes))
-            continue
         entries: list[tuple[tuple[int, ...], BatchItem]] = []
         for indexes, plan in live:
             try:
-                if not batches(preset, plan, step, answers=answers, now=now):
+                if not batches(preset, plan, step, answers=answers, now=now):  # one request, as unbatched
                     single = build(preset, plan, step, answers=answers, now=now)
                     requests.extend([(single, indexes)] if single is not None else [])
                     continue
@@ -139,6 +129,8 @@ def _wave(
                 continue
             if item is not None:
                 entries.append((indexes, item))
+        if step.batch is None:
+            continue
         for members in chunks(step.batch, [item for _, item in entries]):
             chosen = [entries[i] for i in members]
             try:
