@@ -11,6 +11,7 @@
     ├── RenderError            an event that could not be turned into a request
     │   └── RequestSchemaError the rendered body failed the destination's request schema
     ├── LeafRenderError        one template leaf failed (internal: the renderer makes it a RenderError)
+    ├── LimitError             a template went past a named limit (also a ValueError, like Python's own)
     ├── GoldenError            a golden case file that cannot be used
     │   └── GoldenMismatch     a golden case whose render differs from its expectation
     ├── DeliveryError          a request the vendor did not accept (see ``retryable``, ``stop``)
@@ -40,6 +41,7 @@ __all__ = [
     "InputError",
     "Interrupted",
     "LeafRenderError",
+    "LimitError",
     "Location",
     "PresetError",
     "PresetErrors",
@@ -131,12 +133,20 @@ class TemplateError(RelayError):
 
 
 class SettingsError(RelayError):
-    """Settings that do not fit the preset: names the field, never its value."""
+    """Settings that do not fit the preset, or a settings file that cannot be used:
+    names the field (and the file, when there is one), never a value."""
 
-    def __init__(self, preset: str, problems: list[str]) -> None:
+    def __init__(self, preset: str, problems: list[str], *, file: str | None = None) -> None:
         self.preset = preset
         self.problems = problems
-        super().__init__(f"settings for preset '{preset}' are invalid:\n" + "\n".join(f"  {p}" for p in problems))
+        self.file = file
+        if file and preset:
+            head = f"settings file {file} does not fit preset '{preset}'"
+        elif file:
+            head = f"settings file {file} cannot be used"
+        else:
+            head = f"settings for preset '{preset}' are invalid"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
 
 
 class InputError(RelayError):
@@ -187,6 +197,16 @@ class LeafRenderError(RelayError):
         self.pointer = pointer
         self.cause = cause
         super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
+
+
+class LimitError(RelayError, ValueError):
+    """A template went past one of the sandbox's named limits (see ``relay.expr.limits``).
+
+    The message starts with ``template limit:`` and names the limit. It is a
+    ValueError too, as Python's own integer-size limit is, so every place that
+    turns a failing template into a RenderError (or, at load time, into a located
+    PresetError) handles it without a special case.
+    """
 
 
 class GoldenError(RelayError):

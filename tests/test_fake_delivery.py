@@ -247,3 +247,20 @@ def test_a_specialised_fake_without_settings_takes_the_example_settings(tmp_path
             assert [e["status"] for e in log] == [404, 200]  # the member read (none yet), the upsert
         finally:
             fake.terminate()
+
+
+def test_a_recording_fake_answers_as_its_presets_fake_yaml_says(presets: dict[str, CompiledPreset]) -> None:
+    """webhook has no vendor fake: the recording fake takes the settings' credentials, checks
+    bodies against the request schema, and answers in fake.yaml's words."""
+    preset = presets["webhook"]
+    case = next(c for c in CASES if c.preset == "webhook")
+    settings = preset.resolve_settings({**case.settings, "bearer_token": "tok-right"}, environ={})
+    with FakeServer(fake_for(preset, settings)) as server:
+        url = redirects_for(preset, server.url)
+        target = RedirectTransport(RequestsTransport(), url).target(settings.values["url"])
+        wrong = requests.post(target, json={}, headers={"Authorization": "Bearer tok-wrong"}, timeout=5)
+        invalid = requests.post(
+            target, json={"not": "an event"}, headers={"Authorization": "Bearer tok-right"}, timeout=5
+        )
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "unauthorized"})
+    assert invalid.status_code == 400 and invalid.json()["error"]  # the schema's problems, in fake.yaml's shape

@@ -240,3 +240,39 @@ def test_fuzz_every_answer_is_json_and_accepted_means_stored(
         assert payload["success"] is True and added == payload["accepted"]
     else:
         assert payload["success"] is False and payload["code"] and added == 0
+
+
+@pytest.mark.parametrize("origin", [None, "https://shop.example.com"])
+def test_browsers_get_cors_and_every_caller_the_same_answer(
+    client: TestClient, service: Service, origin: str | None
+) -> None:
+    headers = {**auth(), **({"Origin": origin} if origin else {})}
+    answer = client.post("/v1/batch", json={"batch": [identify(1)]}, headers=headers)
+    assert answer.json() == {"success": True, "accepted": 1, "duplicates": 0}
+    assert answer.headers.get("access-control-allow-origin") == ("*" if origin else None)
+    refused = client.post("/v1/track", json={"userId": "u"}, headers={**headers, "Authorization": "Basic x"})
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    text = client.get("/metrics").text
+    assert 'relay_http_requests_total{route="/v1/batch",status="200"} 1.0' in text
+    assert 'relay_http_requests_total{route="/v1/track",status="401"} 1.0' in text
+    preflight = client.options("/v1/batch", headers={"Origin": "https://shop.example.com",
+                                                     "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.status_code == 200 and "POST" in preflight.headers["access-control-allow-methods"]
+
+
+@pytest.mark.parametrize("origin", [None, "https://shop.example.com"])
+def test_an_internal_error_is_a_json_500_and_the_collector_keeps_serving(
+    client: TestClient, service: Service, monkeypatch: pytest.MonkeyPatch, origin: str | None
+) -> None:
+    assert service.collector is not None
+
+    async def broken(*_args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    headers = {**auth(), **({"Origin": origin} if origin else {})}
+    monkeypatch.setattr(service.collector, "handle", broken)
+    answer = client.post("/v1/batch", json={"batch": [identify(1)]}, headers=headers)
+    assert answer.status_code == 500 and answer.json()["code"] == "internal_error"
+    monkeypatch.undo()
+    assert client.post("/v1/batch", json={"batch": [identify(1)]}, headers=headers).status_code == 200
+    assert len(stored(service)) == 1

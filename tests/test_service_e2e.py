@@ -10,9 +10,12 @@ import base64
 import gzip
 import io
 import json
+import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +34,7 @@ from tests.service_helpers import (
     OTHER_KEY,
     WRITE_KEY,
     RelayProcess,
+    env,
     vendor_destinations,
     vendor_fakes,
     wait_until,
@@ -146,6 +150,11 @@ def test_hostile_clients_on_the_wire_fail_fast_and_hurt_nobody(tmp_path: Path) -
         bomb = gzip.compress(b'{"batch": [' + b" " * 20_000_000 + b"]}")
         status, body = _answer(_raw_request(relay.url, _head(len(bomb), "Content-Encoding: gzip"), bomb))
         assert status == 400 and body["limit"] == "batch_bytes"
+        # Headers that never end are cut off after MAX_HEAD_BYTES, not held in memory.
+        endless = _raw_request(relay.url, b"POST /v1/batch HTTP/1.1\r\nX-Filler: " + b"a" * 20_000)
+        with endless:
+            answer = b"".join(iter(lambda: endless.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"headers are over" in answer
         # Meanwhile a well-behaved client is served.
         ok = requests.post(f"{relay.url}/v1/batch", json={"batch": [{"type": "track", "userId": "u1"}]},
                            auth=(WRITE_KEY, ""), timeout=10)  # fmt: skip
@@ -318,6 +327,10 @@ def test_integrations_and_the_destination_filter_drop_with_their_reasons(tmp_pat
         with serve(config) as relay:
             post(relay.url, events)
             wait_until(lambda: finished(relay.url, "hook"), what="every outcome")
+            # The collector's families and delivery's (from its process), each once.
+            families = [line.split()[2] for line in metrics(relay.url).splitlines() if line.startswith("# TYPE")]
+            assert len(families) == len(set(families))
+            assert {"relay_events_received_total", "relay_events_total", "relay_queue_depth"} <= set(families)
         assert deliveries(fake) == ["m-plain", "m-only"]
         journal = sqlite3.connect(tmp_path / "data" / "hook.journal.sqlite")
         reasons = sorted(r for (r,) in journal.execute("SELECT reason FROM outcomes WHERE status = 'dropped'"))
@@ -329,3 +342,52 @@ def test_integrations_and_the_destination_filter_drop_with_their_reasons(tmp_pat
         ]
     finally:
         fake.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_delivery_runs_in_its_own_process_which_starts_again_if_killed(tmp_path: Path, slow_hook: FakeServer) -> None:
+    events = events_for(contacts=6, per_contact=12)
+    config = hook_config(tmp_path, slow_hook)
+    with serve(config) as relay:
+        (child,) = _children(relay.process.pid)
+        post(relay.url, events[: len(events) // 2])
+        wait_until(lambda: len(recorded_message_ids(tmp_path / "data")) >= 5, what="outcomes to be recorded")
+        recorded = recorded_message_ids(tmp_path / "data")
+        signal_process(child, signal.SIGKILL)
+        post(relay.url, events[len(events) // 2 :])  # the collector answers meanwhile: the events are queued
+        wait_until(lambda: any("delivery_exited" in line for line in relay.lines), what="the collector to notice")
+        wait_until(lambda: set(deliveries(slow_hook)) == {e["messageId"] for e in events}, what="every event")
+        wait_until(lambda: finished(relay.url, "hook"), what="the queue to drain")
+        assert _children(relay.process.pid) not in ([], [child])
+    sent = deliveries(slow_hook)
+    assert all(sent.count(m) == 1 for m in recorded), "an event recorded before the kill was sent again"
+    assert_in_order_per_contact(sent)
+
+
+def signal_process(pid: int, signum: int) -> None:
+    os.kill(pid, signum)
+
+
+def test_a_destination_that_cannot_start_stops_relay_serve_with_the_reason(tmp_path: Path) -> None:
+    destinations = [{"name": "hook", "preset": "webhook", "settings": {"url": "http://127.0.0.1:9/hook"}}]
+    config = write_config(tmp_path, destinations)
+    (tmp_path / "data" / "hook.deadletter.ndjson").mkdir(parents=True)  # a folder where the file must go
+    process = subprocess.run(
+        [sys.executable, "-m", "relay", "serve", "--config", str(config)], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False, env=env(),
+    )  # fmt: skip
+    assert process.returncode != 0
+    assert "hook.deadletter.ndjson" in process.stderr and "delivery process could not start" in process.stderr

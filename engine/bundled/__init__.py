@@ -12,7 +12,15 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["examples_dir", "goldens_dir", "preset_schema_path", "presets_dir", "schemas_dir", "service_schema_path"]
+__all__ = [
+    "examples_dir",
+    "goldens_dir",
+    "preset_schema_path",
+    "presets_dir",
+    "run_options_schema_path",
+    "schemas_dir",
+    "service_schema_path",
+]
 
 
 @cache
@@ -44,6 +52,11 @@ def examples_dir() -> Path:
 
 def preset_schema_path() -> Path:
     return schemas_dir() / "preset.schema.json"
+
+
+def run_options_schema_path() -> Path:
+    """The schema of a settings file's ``relay:`` block (run options)."""
+    return schemas_dir() / "run-options.schema.json"
 
 
 def service_schema_path() -> Path:

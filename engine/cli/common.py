@@ -7,14 +7,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
-from ..errors import EventError, InputError
+from ..errors import EventError, InputError, SettingsError
 from ..preset.compiler import load_preset
 from ..preset.locate import presets_dir, resolve_preset
 from ..preset.model import CompiledPreset
-from ..preset.settings import RunOptions, Settings, load_settings_file, split_run_options
+from ..preset.settings import RESERVED, RunOptions, Settings, load_settings_doc, split_run_options
 
 __all__ = [
     "open_preset",
@@ -61,19 +62,57 @@ def open_preset(name: str, presets_root: Path | None) -> CompiledPreset:
 
 
 def read_settings(path: Path, preset: CompiledPreset) -> tuple[Settings, RunOptions]:
-    """The same settings file serves every command: preset settings plus ``relay:`` run options."""
-    raw, options = split_run_options(load_settings_file(path), str(path))
-    return preset.resolve_settings(raw), options
+    """The same settings file serves every command: preset settings plus ``relay:`` run options.
+
+    Problems with both parts are reported together, in one SettingsError naming the file.
+    """
+    doc = load_settings_doc(path)
+    problems: list[str] = []
+    try:
+        raw, options = split_run_options(doc.data, str(path), doc)
+    except SettingsError as exc:
+        problems += exc.problems
+        raw, options = {k: v for k, v in doc.data.items() if k != RESERVED}, RunOptions()
+    try:
+        settings = preset.resolve_settings(raw)
+    except SettingsError as exc:
+        problems += exc.problems
+    if problems:
+        raise SettingsError(preset.name, problems, file=str(path))
+    return settings, options
 
 
 def parse_redirects(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--redirect FROM=TO`` pairs (exit 2 otherwise): FROM an absolute http(s) URL prefix, where
+    ``*`` may stand for any part of the host or path, or a lone ``*``; TO an absolute http(s) URL."""
     out = {}
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep:
-            raise click.UsageError(f"--redirect takes FROM=TO, got {pair!r}")
+            raise click.BadParameter(f"takes FROM=TO, got {pair!r}", param_hint="--redirect")
+        problems = [("FROM", source, None if source == "*" else _url_problem(source.replace("*", "x")))]
+        problems.append(("TO", target, _url_problem(target)))
+        for side, url, problem in problems:
+            if problem:
+                raise click.BadParameter(f"{side} {url!r} {problem} (in {pair!r})", param_hint="--redirect")
         out[source] = target
     return out
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL: it must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "contains spaces or control characters"
+    return None
 
 
 def read_event(source: str) -> Any:

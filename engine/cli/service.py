@@ -42,8 +42,9 @@ def _load(config_path: Path, host: str | None, port: int | None) -> object:
 def serve(config_path: Path, host: str | None, port: int | None) -> None:
     """Run the collector (Segment's HTTP API) and deliver every accepted event to each destination.
 
-    With the embedded queue, one process does everything. With queue type kafka, this
-    process only collects: run `relay worker` processes to deliver. Stops cleanly on SIGTERM.
+    With the embedded queue, one command does everything (delivery runs in a child process
+    on the same queue). With queue type kafka, this process only collects: run `relay worker`
+    processes to deliver. Stops cleanly on SIGTERM.
     """
     from ..service.app import Service, listen, serve_app
     from ..service.config import ServiceConfig
@@ -54,12 +55,16 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
         sock = listen(config.host, config.port)
     except OSError as exc:
         raise InputError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    service = Service(config)
+    service = Service(config, delivery="process")
     queue = "kafka" if config.kafka else f"embedded, in {config.data_dir}"
     names = ", ".join(d.name for d in config.destinations)
 
     def announce(url: str) -> None:
-        delivering = f"delivering to {names}" if service.runners else "collecting only: run `relay worker` to deliver"
+        delivering = (
+            f"delivering to {names}"
+            if service.runners or service.delivery
+            else "collecting only: run `relay worker` to deliver"
+        )
         click.echo(f"relay serve: listening on {url} (queue: {queue}; {delivering})", err=True)
 
     serve_app(service, sock, announce=announce)

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import DeliveryError, RelayError, TransportError
-from ..preset.model import CheckSpec, CompiledPreset
+from ..preset.model import NO_ANSWER, CheckSpec, CompiledPreset
 from ..preset.settings import Settings
 from ..runtime.build import build_check_request
 from ..runtime.decision import Request, redact
@@ -25,7 +26,12 @@ from .transport import Response, Transport
 
 Send = Callable[[Request], Response]
 
-__all__ = ["CheckResult", "check_preset", "run_checks"]
+__all__ = ["CHECK_ATTEMPTS", "CHECK_DEADLINE", "CheckResult", "check_preset", "run_checks"]
+
+#: A preflight check retries a 5xx, a timeout or no connection this many times at most,
+#: within this many seconds; then it says what happened (e.g. that the host was unreachable).
+CHECK_ATTEMPTS = 3
+CHECK_DEADLINE = 20.0
 
 
 @dataclass
@@ -43,7 +49,9 @@ def _items(value: Any) -> list[Any]:
     return list(value or [])
 
 
-def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send, fix: bool) -> CheckResult:
+def _one(
+    preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send, fix: bool, sent_to: Callable[[str], str]
+) -> CheckResult:
     secrets = settings.secrets
     context: dict[str, Any] = {"settings": settings.values, "constants": preset.constants}
     result = CheckResult(spec.name, spec.description, ok=True)
@@ -51,6 +59,8 @@ def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send
     try:
         answer = send(request)
     except (TransportError, DeliveryError) as failure:
+        if isinstance(failure, TransportError) or failure.status in NO_ANSWER:
+            raise _unreachable(sent_to(request.url), failure) from None
         result.ok = False
         result.problems.append(f"could not reach the API: {failure}")
         return result
@@ -86,15 +96,30 @@ def _one(preset: CompiledPreset, spec: CheckSpec, settings: Settings, send: Send
     return result
 
 
+def _unreachable(url: str, failure: RelayError) -> TransportError:
+    """No answer from the vendor's host: say so, naming the host (never the query, which may hold a key)."""
+    parts = urlsplit(url)
+    kind = failure.kind if isinstance(failure, TransportError) else str(getattr(failure, "status", "connection_error"))
+    detail = getattr(failure, "detail", str(failure))
+    return TransportError(
+        kind,
+        f"{parts.scheme}://{parts.netloc} was unreachable ({detail}), so no check could run; "
+        "check the host is up and reachable from here (and --redirect, if you gave one)",
+    )
+
+
 def run_checks(
     preset: CompiledPreset, settings: Settings, transport: Transport, *, fix: bool = False, send: Send | None = None
 ) -> list[CheckResult]:
     """Run every declared check. ``send`` (default: ``transport.send``) may add retries."""
     send = send or transport.send
+    sent_to: Callable[[str], str] = getattr(transport, "target", lambda url: url)  # where a redirect sends it
     results = []
     for spec in preset.checks:
         try:
-            results.append(_one(preset, spec, settings, send, fix))
+            results.append(_one(preset, spec, settings, send, fix, sent_to))
+        except TransportError:
+            raise  # the host did not answer: no other check can run, and nothing to fix
         except RelayError as exc:
             results.append(CheckResult(spec.name, spec.description, ok=False, problems=[str(exc)]))
     return results
@@ -103,9 +128,11 @@ def run_checks(
 def check_preset(
     preset: CompiledPreset, settings: Settings, *, fix: bool = False, redirects: Mapping[str, str] | None = None
 ) -> list[CheckResult]:
-    """``relay check``: run the preset's checks over real HTTP, with its retries and rate limit."""
+    """``relay check``: run the preset's checks over real HTTP, with its rate limit and a short
+    retry budget: someone is waiting for the answer, not the day delivery retries for."""
     transport = make_transport(preset, redirects)
+    deliverer = Deliverer(preset, settings, transport, max_attempts=CHECK_ATTEMPTS, deadline=CHECK_DEADLINE)
     try:
-        return run_checks(preset, settings, transport, fix=fix, send=Deliverer(preset, settings, transport).exchange)
+        return run_checks(preset, settings, transport, fix=fix, send=deliverer.exchange)
     finally:
         transport.close()

@@ -13,12 +13,31 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
 from ..errors import TransportError
 from ..runtime.decision import Request
 
-__all__ = ["MockTransport", "RedirectTransport", "RequestsTransport", "Response", "Transport", "redirect_pattern"]
+__all__ = [
+    "MockTransport",
+    "RedirectTransport",
+    "RequestsTransport",
+    "Response",
+    "Transport",
+    "redirect_pattern",
+    "user_agent",
+]
+
+
+@cache
+def user_agent() -> str:
+    """``relay/<version>``: how relay's requests name themselves (a preset's own header wins)."""
+    try:
+        return f"relay/{version('relay')}"
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "relay"
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,7 @@ class RequestsTransport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.trust_env = False  # no proxies or netrc credentials from the environment
+        self.session.headers["User-Agent"] = user_agent()  # not python-requests/...
 
     def send(self, request: Request) -> Response:
         try:

@@ -5,7 +5,9 @@ which costs more than the expression itself. This module turns an expression's
 AST into nested closures that do exactly what Jinja's generated code does for
 the same nodes, through the same sandboxed environment: attribute and item
 access go through ``ENVIRONMENT.getattr`` / ``getitem`` (the sandbox checks),
-calls through ``ENVIRONMENT.call``, filters and tests are the environment's own.
+calls through ``ENVIRONMENT.call``, operators through ``call_binop``, ``~`` through
+``concat_values`` and output through ``finalize`` and ``concat`` (the template
+limits), and filters and tests are the environment's own.
 Anything outside the subset raises ``Unsupported`` and the caller keeps Jinja's
 own compiled expression (the plain path). ``test_fast_path.py`` renders every
 golden through both paths and requires identical results.
@@ -19,10 +21,10 @@ from typing import Any
 
 from jinja2 import nodes
 from jinja2.nodes import EvalContext
-from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import _PassArg
 
 from ..errors import TemplateError
+from .sandbox import BoundedSandbox
 
 __all__ = ["Unsupported", "compile_node", "compile_output"]
 
@@ -39,14 +41,6 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "in": lambda a, b: a in b,
     "notin": lambda a, b: a not in b,
 }
-_BINARY: dict[type[nodes.Node], Callable[[Any, Any], Any]] = {
-    nodes.Add: operator.add,
-    nodes.Sub: operator.sub,
-    nodes.Mul: operator.mul,
-    nodes.Div: operator.truediv,
-    nodes.FloorDiv: operator.floordiv,
-    nodes.Mod: operator.mod,
-}
 
 
 class Unsupported(TemplateError):
@@ -54,7 +48,7 @@ class Unsupported(TemplateError):
 
 
 class _Compiler:
-    def __init__(self, env: SandboxedEnvironment) -> None:
+    def __init__(self, env: BoundedSandbox) -> None:
         self.env = env
         # Filters, tests and calls that want a context only use it to reach the environment
         # (select, map, ...): one shared, empty context serves them all.
@@ -159,14 +153,21 @@ class _Compiler:
         return lambda c: {key(c): value(c) for key, value in pairs}
 
     def _Concat(self, node: nodes.Concat) -> Fast:
-        parts = [self.compile(part) for part in node.nodes]
-        return lambda c: "".join(str(part(c)) for part in parts)
+        parts, concat = [self.compile(part) for part in node.nodes], self.env.concat_values
+        return lambda c: concat([part(c) for part in parts])
 
     def _binary(self, node: nodes.BinExpr) -> Fast:
-        op, left, right = _BINARY[type(node)], self.compile(node.left), self.compile(node.right)
-        return lambda c: op(left(c), right(c))
+        # Every operator goes through the sandbox's call_binop, as in Jinja's own code.
+        symbol, left, right, binop, context = (
+            node.operator,
+            self.compile(node.left),
+            self.compile(node.right),
+            self.env.call_binop,
+            self.context,
+        )
+        return lambda c: binop(context, symbol, left(c), right(c))
 
-    _Add = _Sub = _Mul = _Div = _FloorDiv = _Mod = _binary
+    _Add = _Sub = _Mul = _Div = _FloorDiv = _Mod = _Pow = _binary
 
     def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> tuple[list[Fast], list[tuple[str, Fast]]]:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
@@ -206,11 +207,11 @@ class _Compiler:
         return lambda c: env.call(context, target(c), *[a(c) for a in args], **{k: v(c) for k, v in kwargs})
 
 
-def compile_node(env: SandboxedEnvironment, node: nodes.Node) -> Fast:
+def compile_node(env: BoundedSandbox, node: nodes.Node) -> Fast:
     return _Compiler(env).compile(node)
 
 
-def compile_output(env: SandboxedEnvironment, template: nodes.Template) -> Fast:
+def compile_output(env: BoundedSandbox, template: nodes.Template) -> Fast:
     """A template that is only text and ``{{ expressions }}``: concatenated like Jinja's str output."""
     if len(template.body) != 1 or not isinstance(template.body[0], nodes.Output):
         raise Unsupported("statements")
@@ -220,13 +221,21 @@ def compile_output(env: SandboxedEnvironment, template: nodes.Template) -> Fast:
         if isinstance(piece, nodes.TemplateData):
             parts.append(_text(piece.data))
         else:
-            parts.append(_as_text(compiler.compile(piece)))
-    return lambda c: "".join(part(c) for part in parts)
+            parts.append(_as_text(compiler.compile(piece), env, compiler.context))
+    concat = env.concat
+    return lambda c: concat([part(c) for part in parts])
 
 
 def _text(text: str) -> Fast:
     return lambda _c: text
 
 
-def _as_text(inner: Fast) -> Fast:
-    return lambda c: str(inner(c))
+def _as_text(inner: Fast, env: BoundedSandbox, context: Any) -> Fast:
+    finalize: Any = env.finalize  # as Jinja's code does: str(environment.finalize(context, value))
+
+    def as_text(c: Mapping[str, Any]) -> str:
+        value = inner(c)
+        # A string is as it was made (within the limits); ``concat`` counts the total.
+        return value if type(value) is str else str(finalize(context, value))
+
+    return as_text

@@ -6,14 +6,16 @@ collected (each at its ``file:line:col`` and JSON pointer) and raised together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import Location, PresetError, TemplateError
 from ..expr.paths import Search, compile_path
-from ..expr.templates import Allowed, LeafProblem, Renderer, compile_expression, compile_tree
+from ..expr.templates import Allowed, LeafHook, LeafProblem, Renderer, compile_expression, compile_tree
+from .flow import Flow
 from .source import SourceDoc
 
-__all__ = ["Builder", "leaf_names"]
+__all__ = ["Builder", "leaf_names", "leaves"]
 
 
 class Builder:
@@ -21,6 +23,8 @@ class Builder:
         self.doc = doc
         self.data: dict[str, Any] = doc.data
         self.errors: list[PresetError] = []
+        #: Set once the settings are read: which values derive from secrets, how big requests get.
+        self.flow = Flow({}, ())
 
     def error(self, pointer: str, message: str, *, key: bool = False, hint: str | None = None) -> None:
         self.errors.append(self.doc.error(pointer, message, key=key, hint=hint))
@@ -39,10 +43,10 @@ class Builder:
             self.template_error(pointer, problem)
             return None
 
-    def tree(self, node: Any, allowed: Allowed, pointer: str) -> Renderer:
+    def tree(self, node: Any, allowed: Allowed, pointer: str, *, on_leaf: LeafHook | None = None) -> Renderer:
         """A YAML tree whose string leaves are templates; every bad leaf is recorded."""
         problems: list[LeafProblem] = []
-        renderer = compile_tree(node, allowed, problems, pointer)
+        renderer = compile_tree(node, allowed, problems, pointer, on_leaf=on_leaf)
         for problem in problems:
             self.template_error(problem.pointer, problem.problem)
         return renderer
@@ -65,3 +69,15 @@ def leaf_names(node: Any, prefix: str = "") -> tuple[str, ...]:
     if isinstance(node, dict):
         return tuple(leaf for key, value in node.items() for leaf in leaf_names(value, f"{prefix}{key}."))
     return (prefix.rstrip("."),) if prefix else ()
+
+
+def leaves(node: Any) -> Iterator[str]:
+    """The template strings of a YAML tree (its string leaves with ``{`` in them)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from leaves(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from leaves(value)
+    elif isinstance(node, str) and "{" in node:
+        yield node

@@ -14,9 +14,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from ..errors import PresetError
 from ..expr import templates
-from ..expr.templates import Allowed
+from ..expr.templates import REDACTED, Allowed, Renderer
 from .builder import Builder
+from .flow import credential_shown
 from .model import METHODS, Auths, AuthSpec, StepSpec
 from .schema import BodyValidator, load_json_schema
 
@@ -56,25 +58,43 @@ def compile_step(
         schema_path, validator = schema_validator(builder, raw["schema"], f"{pointer}/schema")
     if "missing" in raw and "as" not in raw:
         builder.error(f"{pointer}/missing", "`missing` says what to bind when nothing is there: it needs `as`")
+    # Every template leaf of the request, by where it sits in it: for the secret and size flow.
+    leaves: list[tuple[tuple[str | int, ...], str]] = []
+
+    def tree(key: str, source: Any, scope: Allowed) -> Renderer:
+        def found(path: tuple[str | int, ...], leaf: str) -> None:
+            leaves.append(((key, *path), leaf))
+
+        return builder.tree(source, scope, f"{pointer}/{key}", on_leaf=found)
+
+    step_auth = compile_auths(builder, raw["auth"], _auth_scope(allowed), f"{pointer}/auth") if "auth" in raw else auth
+    method_of, url_of = tree("method", method, allowed), tree("url", raw["url"], allowed)
+    headers_of = tree("headers", raw.get("headers", {}), header_allowed)
+    body_of = tree("body", body, allowed) if body is not None else None
+    secret_leaves, check_size = builder.flow.request(
+        leaves, credentials=max((len(a.fields) for _, a in step_auth), default=0)
+    )
     return StepSpec(
         name=raw["name"],
         pointer=pointer,
         role=raw.get("role", default_role),
         when=builder.expression(raw["when"], allowed, f"{pointer}/when") if "when" in raw else None,
-        method=builder.tree(method, allowed, f"{pointer}/method"),
-        url=builder.tree(raw["url"], allowed, f"{pointer}/url"),
-        headers=builder.tree(raw.get("headers", {}), header_allowed, f"{pointer}/headers"),
+        method=method_of,
+        url=url_of,
+        headers=headers_of,
         encoding=raw.get("encoding", "json"),
-        body=builder.tree(body, allowed, f"{pointer}/body") if body is not None else None,
+        body=body_of,
         validator=validator,
         schema_path=schema_path,
-        auth=compile_auths(builder, raw["auth"], _auth_scope(allowed), f"{pointer}/auth") if "auth" in raw else auth,
+        auth=step_auth,
         bind=raw.get("as"),
         missing=frozenset(raw.get("missing", ())),
         when_source=raw.get("when"),
         method_source=str(method),
         url_source=str(raw["url"]),
         schema_source=str(raw.get("schema", "")),
+        secret_leaves=secret_leaves,
+        check_size=check_size,
     )
 
 
@@ -86,14 +106,19 @@ def schema_validator(builder: Builder, relative: str, pointer: str) -> tuple[Pat
     """The validator of the JSON Schema at ``relative`` (to the file that wrote ``pointer``)."""
     # Relative to the file that wrote it: with `extends`, that may be another preset's file.
     schema_path = (Path(builder.doc.locate(pointer).file).parent / relative).resolve()
+    if not schema_path.is_file():
+        builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
+        return schema_path, None
     try:
         schema = load_json_schema(schema_path)
         Draft202012Validator.check_schema(schema)
         return schema_path, BodyValidator(schema, fast=templates.FAST_PATH)
-    except OSError:
-        builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
+    except PresetError as exc:  # unreadable, past the file limit, or not UTF-8
+        builder.error(pointer, f"request schema {relative}: {exc.message}", hint=exc.hint)
     except ValueError as exc:
         builder.error(pointer, f"request schema is not valid JSON: {exc}")
+    except RecursionError:
+        builder.error(pointer, f"request schema {relative} is nested too deeply")
     except SchemaError as exc:
         builder.error(pointer, f"request schema is not a valid JSON Schema: {exc.message}")
     return schema_path, None
@@ -130,4 +155,5 @@ def _auth(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str)
         location=raw.get("in", "header"),
         name=raw.get("name", ""),
         when_source=raw.get("when"),
+        shown=credential_shown(raw["value"]) if raw["type"] == "api_key" and "value" in raw else REDACTED,
     )

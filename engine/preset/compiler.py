@@ -17,11 +17,12 @@ from jinja2 import nodes
 from .. import bundled
 from ..errors import PresetErrors, PresetNotFound, TemplateError
 from ..expr.templates import Allowed, compile_expression, did_you_mean, parse
-from .builder import Builder, leaf_names
+from .builder import Builder, leaf_names, leaves
 from .compile_batch import compile_batch
 from .compile_policy import compile_checks, compile_delivery
 from .compile_request import compile_auths, compile_steps
 from .compose import load_composed
+from .flow import Flow
 from .model import Auths, CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec, StepSpec
 from .schema import schema_errors
 from .settings import SettingSpec
@@ -94,6 +95,7 @@ class _PresetCompiler(Builder):
     def build(self) -> CompiledPreset:
         data = self.data
         settings = self._settings()
+        self.flow = Flow(data, [name for name, spec in settings.items() if spec.secret])
         selectors = self._selectors()
         variables = self._variables(selectors)
         mapping_names = [m["name"] for m in data["mappings"]]
@@ -148,6 +150,10 @@ class _PresetCompiler(Builder):
         out = []
         bound: dict[str, Any] = {}
         delivery = self.data.get("delivery", {})
+        batches = [raw["batch"] for raw in self.data["requests"] if isinstance(raw.get("batch"), dict)]
+        for name, part in (("items", "item"), ("group", "group")):  # what reviews of bulk bodies must hide
+            if any(self.flow.leaf_reads_secret(leaf) for batch in batches for leaf in leaves(batch.get(part))):
+                self.flow.secret_variables.add(name)
         for step, raw in zip(steps, self.data["requests"], strict=True):
             scope = {**allowed, **bound, "now": None}
             if step.bind is not None:

@@ -18,6 +18,7 @@ from ..expr.templates import Renderer
 from .settings import Settings, SettingSpec, resolve_settings
 
 if TYPE_CHECKING:
+    from .flow import SecretLeaf
     from .schema import BodyValidator
     from .source import SourceDoc
 
@@ -109,6 +110,9 @@ class AuthSpec:
     location: str = "header"
     name: str = ""
     when_source: str | None = None
+    #: What a review shows for an ``api_key`` value: its literal text, each template part
+    #: ``<redacted>`` (``Token <redacted>``).
+    shown: str = "<redacted>"
 
 
 #: (when, auth) pairs: the first whose ``when`` is absent or true applies.
@@ -139,6 +143,10 @@ class StepSpec:
     method_source: str = ""
     url_source: str = ""
     schema_source: str = ""
+    #: Where this request holds values derived from secret settings, and what reviews show there.
+    secret_leaves: tuple[SecretLeaf, ...] = ()
+    #: True when the rendered request could pass MAX_REQUEST, so its size is checked.
+    check_size: bool = False
     #: How this step carries many events in one request, when the vendor has a bulk API.
     batch: BatchSpec | None = None
 

@@ -15,15 +15,15 @@ from .. import bundled
 from ..errors import PresetError
 from ..expr.templates import did_you_mean
 from ..jsonpointer import escape_pointer
-from .source import SourceDoc
+from .source import SourceDoc, read_text
 
-__all__ = ["BodyValidator", "load_json_schema", "preset_validator", "schema_errors"]
+__all__ = ["BodyValidator", "load_json_schema", "located_errors", "preset_validator", "schema_errors"]
 
 
 @cache
 def load_json_schema(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
+    """A JSON Schema file (OSError when missing, ValueError when not JSON, PresetError past the file limits)."""
+    schema: dict[str, Any] = json.loads(read_text(path))
     return schema
 
 
@@ -90,8 +90,14 @@ _TYPE_HINTS = {
 
 def schema_errors(doc: SourceDoc, validator: Draft202012Validator | None = None) -> list[PresetError]:
     """Every violation of ``validator`` (default: the preset schema) in ``doc``, each pointing at its line."""
+    return located_errors(validator or preset_validator(), doc.data, doc)
+
+
+def located_errors(validator: Draft202012Validator, instance: Any, doc: SourceDoc) -> list[PresetError]:
+    """Every violation of ``validator``'s schema in ``instance`` (``doc``'s data or a part of
+    it), each located in ``doc``, with "did you mean" for unknown keys."""
     errors: list[PresetError] = []
-    for error in (validator or preset_validator()).iter_errors(doc.data):
+    for error in validator.iter_errors(instance):
         errors.extend(_to_preset_errors(error, doc))
     unique: dict[str, PresetError] = {str(e): e for e in errors}
     return list(unique.values())

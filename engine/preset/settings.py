@@ -7,18 +7,24 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
+from .. import bundled
 from ..errors import PresetError, SettingsError
 from ..expr.templates import did_you_mean
-from .source import load_yaml
+from .schema import load_json_schema, located_errors
+from .source import SourceDoc, load_yaml, read_text
 
 __all__ = [
     "RESERVED",
     "RunOptions",
     "SettingSpec",
     "Settings",
+    "load_settings_doc",
     "load_settings_file",
     "resolve_settings",
     "split_run_options",
@@ -77,24 +83,27 @@ class Settings:
 
 def load_settings_file(path: str | Path) -> dict[str, Any]:
     """Read a settings file (YAML or JSON); an error names the file and line."""
+    return dict(load_settings_doc(path).data)
+
+
+def load_settings_doc(path: str | Path) -> SourceDoc:
+    """A settings file with the location of each value (none for JSON), or SettingsError
+    naming the file: unreadable, past the file limits, not UTF-8, not YAML/JSON, not a mapping."""
     path = Path(path)
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(str(path), [f"cannot read {path}: {exc.strerror}"]) from None
-        except json.JSONDecodeError as exc:
-            raise SettingsError(str(path), [f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
-    else:
-        try:
-            data = load_yaml(path).data
-        except PresetError as exc:
-            raise SettingsError(str(path), [str(exc)]) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SettingsError(str(path), [f"{path}: settings must be a mapping of name to value"])
-    return data
+    try:
+        json_file = path.suffix == ".json"
+        doc = SourceDoc(file=str(path), data=json.loads(read_text(path))) if json_file else load_yaml(path)
+    except PresetError as exc:
+        raise SettingsError("", [str(exc)], file=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise SettingsError("", [f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"], file=str(path)) from None
+    except RecursionError:
+        raise SettingsError("", [f"{path}:1:1: JSON nested too deeply"], file=str(path)) from None
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise SettingsError("", [f"{path}:1:1: settings must be a mapping of name to value"], file=str(path))
+    return doc
 
 
 def resolve_settings(
@@ -148,13 +157,15 @@ def _number_from_env(text: str, kind: str) -> Any:
         return text
 
 
-#: Settings-file key for run options (rate_limit, max_attempts), not preset settings.
+#: Settings-file key for run options (rate_limit, max_attempts, deadline), not preset settings.
 RESERVED = "relay"
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Run options from a settings file's ``relay:`` block; None keeps the preset's value."""
+    """Run options from a settings file's ``relay:`` block; None keeps the preset's value.
+
+    The block's schema is ``schemas/run-options.schema.json``."""
 
     rate: float | None = None
     burst: int | None = None
@@ -165,14 +176,30 @@ class RunOptions:
     batch: bool | None = None
 
 
-def split_run_options(raw: Mapping[str, Any], source: str = "settings") -> tuple[dict[str, Any], RunOptions]:
-    """Split the ``relay:`` run options off a settings mapping; the rest is the preset's settings."""
+@cache
+def _run_options_validator() -> Draft202012Validator:
+    schema = load_json_schema(bundled.run_options_schema_path())
+    # Validated as the ``relay`` member of the whole file, so errors point at /relay/...
+    return Draft202012Validator({"type": "object", "properties": {RESERVED: schema}})
+
+
+def split_run_options(
+    raw: Mapping[str, Any], source: str = "settings", doc: SourceDoc | None = None
+) -> tuple[dict[str, Any], RunOptions]:
+    """Split the ``relay:`` run options off a settings mapping; the rest is the preset's settings.
+
+    The block is checked against its schema: every problem at once, located in ``doc``
+    when given, with "did you mean" for unknown keys (SettingsError naming ``source``).
+    """
     rest = dict(raw)
-    options = rest.pop(RESERVED, None) or {}
-    if not isinstance(options, dict) or set(options) - {"rate_limit", "max_attempts", "deadline", "batch"}:
-        raise SettingsError(source, [f"'{RESERVED}' takes only rate_limit, max_attempts, deadline and batch"])
-    if not isinstance(options.get("batch", True), bool):
-        raise SettingsError(source, [f"'{RESERVED}.batch' is true or false"])
+    options = rest.pop(RESERVED, None)
+    if options is None:
+        return rest, RunOptions()
+    doc = doc if doc is not None else SourceDoc(file=source, data=raw)
+    problems = located_errors(_run_options_validator(), {RESERVED: options}, doc)
+    if problems:
+        problems.sort(key=lambda p: (p.location.line, p.location.col) if p.location else (0, 0))
+        raise SettingsError("", [str(problem) for problem in problems], file=source)
     rate = options.get("rate_limit") or {}
     return rest, RunOptions(
         rate=rate.get("rate"),

@@ -4,6 +4,13 @@ ruamel's round-trip loader is the only one that keeps line and column for each
 key and value, so we load with it once, walk the tree to build a map from JSON
 pointer to location, and hand the rest of the engine plain JSON types. Round-trip
 mode builds no arbitrary Python objects, so it is as safe as ``typ="safe"``.
+
+Every YAML file relay reads (presets, settings, golden cases, demo configs) is
+untrusted, so reading one is bounded: its size, the values it holds as written
+(which bounds the parser's time: ruamel's scanner is pure Python), how deep they
+nest, how many aliases it uses and how many values it expands to once aliases are
+followed (a "billion laughs" is a few hundred bytes). Each limit fails at once,
+with the file, line and column where it was reached.
 """
 
 from __future__ import annotations
@@ -20,12 +27,37 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
 
 from ..errors import Location, PresetError
 from ..jsonpointer import escape_pointer
 
-__all__ = ["SourceDoc", "escape_pointer", "load_yaml", "load_yaml_text", "to_plain"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_YAML_ALIASES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_EXPANDED",
+    "MAX_YAML_VALUES",
+    "SourceDoc",
+    "escape_pointer",
+    "load_yaml",
+    "load_yaml_text",
+    "read_text",
+    "to_plain",
+]
+
+#: Bytes in a preset, settings, golden or demo file (and in a request schema).
+MAX_FILE_BYTES = 1_048_576
+#: Values (mappings, lists and scalars) a YAML file holds as written.
+MAX_YAML_VALUES = 20_000
+#: Levels of nesting in a YAML file.
+MAX_YAML_DEPTH = 64
+#: Aliases (``*name``) a YAML file uses.
+MAX_YAML_ALIASES = 100
+#: Values a YAML file holds once every alias is replaced by what it points to.
+MAX_YAML_EXPANDED = 100_000
 
 
 @dataclass
@@ -54,16 +86,53 @@ class SourceDoc:
         return PresetError(message, pointer=pointer, location=self.locate(pointer, key=key), hint=hint)
 
 
+class _YamlLimit(Exception):
+    """A YAML limit reached while composing; carries where (ruamel's 0-based mark)."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.mark = mark
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, counting values, depth and aliases as it goes. The parser
+    produces events on demand, so stopping here also stops the scanning."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        counts = self.__dict__.setdefault("_relay_counts", {"values": 0, "aliases": 0, "depth": 0})
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            counts["aliases"] += 1
+            if counts["aliases"] > MAX_YAML_ALIASES:
+                raise _YamlLimit(f"YAML limit: a file may use at most {MAX_YAML_ALIASES:,} aliases", event.start_mark)
+            return super().compose_node(parent, index)
+        counts["values"] += 1
+        if counts["values"] > MAX_YAML_VALUES:
+            raise _YamlLimit(f"YAML limit: a file may hold at most {MAX_YAML_VALUES:,} values", event.start_mark)
+        counts["depth"] += 1
+        if counts["depth"] > MAX_YAML_DEPTH:
+            raise _YamlLimit(f"YAML limit: values may nest at most {MAX_YAML_DEPTH} deep", event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            counts["depth"] -= 1
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _BoundedComposer
     return yaml
 
 
 def load_yaml_text(text: str, file: str) -> SourceDoc:
-    """Parse ``text``; a syntax error becomes a located PresetError."""
+    """Parse ``text``; a syntax error or a YAML limit becomes a located PresetError."""
     try:
         raw = _yaml().load(text)
+    except _YamlLimit as exc:
+        mark = exc.mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        raise PresetError(str(exc), location=where) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -72,22 +141,48 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
     except Exception as exc:  # ruamel raises several unrelated types for bad input
         raise PresetError(f"YAML error: {exc}", location=Location(file, 1, 1)) from None
     doc = SourceDoc(file=file, data=None)
-    doc.data = _walk(raw, "", doc)
+    doc.data = _Walk(doc).walk(raw, "", 0)
     return doc
+
+
+def read_text(path: Path | str) -> str:
+    """A file relay reads as text (YAML, JSON), within MAX_FILE_BYTES and UTF-8, or a
+    PresetError located at the file (or at the first byte that is not UTF-8)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PresetError(f"cannot read file: {exc.strerror}", location=Location(str(path), 1, 1)) from None
+    if len(data) > MAX_FILE_BYTES:
+        size = path.stat().st_size if path.is_file() else len(data)
+        raise PresetError(
+            f"file limit: a file may be at most {MAX_FILE_BYTES:,} bytes (this one is {size:,}+)",
+            location=Location(str(path), 1, 1),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        raise PresetError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} cannot be decoded",
+            location=Location(str(path), line, col),
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def load_yaml(path: Path | str) -> SourceDoc:
     """Load a YAML file, from the parse cache when this exact text was parsed before.
 
     ruamel's round-trip parser is pure Python and costs ~40 ms for a preset; the
-    cache (keyed by a hash of the text) makes a cold ``relay validate`` of many
-    unchanged presets fast. ``RELAY_NO_CACHE=1`` turns it off.
+    cache (keyed by a hash of the text, the YAML limits and the cache format) makes
+    a cold ``relay validate`` of many unchanged presets fast. Only a document that
+    passed every limit is cached. ``RELAY_NO_CACHE=1`` turns it off.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PresetError(f"cannot read file: {exc.strerror}", location=Location(str(path), 1, 1)) from None
+    text = read_text(path)
     cache = _cache_file(text)
     if cache is not None:
         cached = _read_cache(cache, str(path))
@@ -99,7 +194,8 @@ def load_yaml(path: Path | str) -> SourceDoc:
     return doc
 
 
-_CACHE_FORMAT = "1"
+#: Part of every cache key: a new format or new limits never read an entry made under the old.
+_CACHE_FORMAT = f"2:{MAX_YAML_VALUES}:{MAX_YAML_DEPTH}:{MAX_YAML_ALIASES}:{MAX_YAML_EXPANDED}"
 
 
 def _cache_file(text: str) -> Path | None:
@@ -141,33 +237,68 @@ def _write_cache(path: Path, doc: SourceDoc) -> None:
 _PLAIN_TAGS = {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"}
 
 
-def _walk(node: Any, pointer: str, doc: SourceDoc) -> Any:
-    tag = getattr(getattr(node, "tag", None), "value", None)
-    if tag not in _PLAIN_TAGS:
-        # Presets are untrusted: explicit tags (``!!python/...``, ``!custom``) are refused, not interpreted.
-        raise PresetError(f"YAML tag {tag!r} is not allowed", pointer=pointer or "/", location=doc.locate(pointer))
-    if isinstance(node, CommentedMap):
-        out: dict[str, Any] = {}
-        for key in node:
-            child = f"{pointer}/{escape_pointer(key)}"
-            (k_line, k_col), (v_line, v_col) = _key_value_position(node, key)
-            doc.keys[child] = Location(doc.file, k_line + 1, k_col + 1)
-            doc.values[child] = Location(doc.file, v_line + 1, v_col + 1)
-            out[str(key)] = _walk(node[key], child, doc)
-        if pointer not in doc.values:
-            doc.values[pointer] = Location(doc.file, node.lc.line + 1, node.lc.col + 1)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            child = f"{pointer}/{index}"
-            line, col = node.lc.item(index)
-            doc.values[child] = Location(doc.file, line + 1, col + 1)
-            items.append(_walk(item, child, doc))
-        if pointer not in doc.values:
-            doc.values[pointer] = Location(doc.file, node.lc.line + 1, node.lc.col + 1)
-        return items
-    return to_plain(node)
+class _Walk:
+    """Plain data and locations from ruamel's tree, expanding aliases within MAX_YAML_EXPANDED."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.values = 0
+        self.seen: set[int] = set()
+        #: Inside an alias's expansion: the pointer where the outermost alias stands in
+        #: the text (locations inside the expansion are the anchor's, elsewhere).
+        self.alias_at: str | None = None
+
+    def limit(self, message: str, pointer: str, hint: str | None = None) -> PresetError:
+        if self.alias_at is None:
+            return PresetError(message, pointer=pointer or "/", location=self.doc.locate(pointer), hint=hint)
+        # ruamel places an alias at its anchor; the value that holds the alias is where it is written.
+        holder = self.alias_at.rsplit("/", 1)[0]
+        return PresetError(message, pointer=self.alias_at, location=self.doc.locate(holder), hint=hint)
+
+    def walk(self, node: Any, pointer: str, depth: int) -> Any:
+        if isinstance(node, (CommentedMap, CommentedSeq)) and self.alias_at is None and id(node) in self.seen:
+            self.alias_at = pointer
+            try:
+                return self.walk(node, pointer, depth)
+            finally:
+                self.alias_at = None
+        self.seen.add(id(node))
+        doc = self.doc
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if tag not in _PLAIN_TAGS:
+            # Presets are untrusted: explicit tags (``!!python/...``, ``!custom``) are refused, not interpreted.
+            raise PresetError(f"YAML tag {tag!r} is not allowed", pointer=pointer or "/", location=doc.locate(pointer))
+        self.values += 1
+        if self.values > MAX_YAML_EXPANDED:
+            raise self.limit(
+                f"YAML limit: a file may hold at most {MAX_YAML_EXPANDED:,} values once its aliases are expanded",
+                pointer,
+                hint="an alias repeats everything its anchor holds; nested aliases multiply",
+            )
+        if depth > MAX_YAML_DEPTH:  # aliases can nest deeper than the text does
+            raise self.limit(f"YAML limit: values may nest at most {MAX_YAML_DEPTH} deep", pointer)
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key in node:
+                child = f"{pointer}/{escape_pointer(key)}"
+                (k_line, k_col), (v_line, v_col) = _key_value_position(node, key)
+                doc.keys[child] = Location(doc.file, k_line + 1, k_col + 1)
+                doc.values[child] = Location(doc.file, v_line + 1, v_col + 1)
+                out[str(key)] = self.walk(node[key], child, depth + 1)
+            if pointer not in doc.values:
+                doc.values[pointer] = Location(doc.file, node.lc.line + 1, node.lc.col + 1)
+            return out
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, item in enumerate(node):
+                child = f"{pointer}/{index}"
+                line, col = node.lc.item(index)
+                doc.values[child] = Location(doc.file, line + 1, col + 1)
+                items.append(self.walk(item, child, depth + 1))
+            if pointer not in doc.values:
+                doc.values[pointer] = Location(doc.file, node.lc.line + 1, node.lc.col + 1)
+            return items
+        return to_plain(node)
 
 
 def _key_value_position(node: CommentedMap, key: Any) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -41,9 +41,7 @@ class BatchRender:
         """``{"events": [{decision, reason, rule}...], "requests": [{events, step, method, ...}...]}``."""
         return {
             "events": [redact(decision, self.secrets) for decision in self.decisions],
-            "requests": [
-                {"events": list(indexes), **request.to_dict(self.secrets)} for request, indexes in self.requests
-            ],
+            "requests": [{"events": list(indexes), **request.to_dict()} for request, indexes in self.requests],
         }
 
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import LeafRenderError, RenderError
 from ..expr.filters import to_json
+from ..expr.limits import text_size
+from ..expr.templates import REDACTED
+from ..preset.flow import MAX_REQUEST
 from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
 from .decide import RENDER_FAILURES, render_error
-from .decision import Plan, Request
+from .decision import Plan, Request, Review
 
 if TYPE_CHECKING:
     from ..preset.schema import BodyValidator
@@ -41,23 +44,68 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
-def _apply_auth(auths: Auths, context: Mapping[str, Any], url: str, headers: dict[str, str]) -> tuple[str, set[str]]:
+_BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
+_BEARER_REVIEW: Review = ((("headers", "Authorization"), f"Bearer {REDACTED}"),)
+
+
+def _apply_auth(
+    auths: Auths, context: Mapping[str, Any], url: str, headers: dict[str, str]
+) -> tuple[str, set[str], str | None, Review]:
+    """Add the credential. Returns the URL, the credential headers, what a review shows for a
+    credential in the query string (``key=<redacted>``), and what it shows for a credential header."""
     auth = next((a for when, a in auths if when is None or when(context)), None)
     if auth is None:
-        return url, set()
+        return url, set(), None, ()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
         headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
-        return url, {"Authorization"}
+        return url, {"Authorization"}, None, _BASIC_REVIEW
     if auth.kind == "bearer":
         headers["Authorization"] = f"Bearer {rendered['token']}"
-        return url, {"Authorization"}
+        return url, {"Authorization"}, None, _BEARER_REVIEW
     if auth.kind == "api_key":
         if auth.location == "header":
             headers[auth.name] = str(rendered["value"])
-            return url, {auth.name}
-        url += ("&" if urlsplit(url).query else "?") + urlencode({auth.name: str(rendered["value"])})
-    return url, set()
+            return url, {auth.name}, None, ((("headers", auth.name), auth.shown),)
+        url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
+        return url, set(), f"{quote(auth.name)}={auth.shown}", ()
+    return url, set(), None, ()
+
+
+def _query_separator(url: str) -> str:
+    return "&" if urlsplit(url).query else "?"
+
+
+def _review(
+    step: StepSpec, context: Mapping[str, Any], url: str, query_credential: str | None, credential: Review
+) -> Review:
+    """What a review shows where the request holds a value derived from a secret (rendered
+    here, where the context is at hand; only for requests that have such values)."""
+    shown = {path: review(context) for path, review in step.secret_leaves}
+    shown.update(credential)
+    if query_credential is not None:
+        before = shown.get(("url",), url)
+        shown[("url",)] = f"{before}{_query_separator(before)}{query_credential}"
+    return tuple(shown.items())
+
+
+def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
+    if size > MAX_REQUEST:
+        raise fail(
+            step.pointer, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)"
+        )
+
+
+def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail, where: str) -> None:
+    for name, value in headers.items():
+        if not value.isascii():
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                field = f"{where}/auth" if name in credentials else f"{where}/headers/{name}"
+                raise fail(
+                    field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
+                ) from None
 
 
 @lru_cache(maxsize=64)
@@ -76,6 +124,8 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
             f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}"
         )
     body = step.body(context) if step.body is not None else None
+    if step.check_size:  # before the body is encoded: a body can hold one long value many times
+        _check_size(step, fail, len(url) + text_size(body, MAX_REQUEST))
     decoded: Any = None
     content = b""
     if body is not None and step.encoding == "form":
@@ -92,7 +142,11 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
     headers = step.headers({**context, "content": content.decode("utf-8")})
     for name, value in headers.items():
         out_headers[name] = form_value(value)
-    url, credential_headers = _apply_auth(step.auth, context, url, out_headers)
+    plain_url = url
+    url, credential_headers, query_credential, credential = _apply_auth(step.auth, context, url, out_headers)
+    _check_headers(out_headers, credential_headers, fail, step.pointer)
+    if step.check_size:
+        _check_size(step, fail, len(url) + text_size(out_headers, MAX_REQUEST) + len(content))
     return Request(
         method=method,
         url=url,
@@ -103,6 +157,9 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
         credential_headers=frozenset(credential_headers),
         step=step.name,
         role=step.role,
+        review=partial(_review, step, context, plain_url, query_credential, credential)
+        if step.secret_leaves or query_credential
+        else credential,
     )
 
 

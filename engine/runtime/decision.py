@@ -8,12 +8,20 @@ prints: the decision and every request the event makes, in order.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
-__all__ = ["REDACTED", "Decision", "Plan", "Request", "Trace", "redact"]
+from ..expr.templates import REDACTED
 
-REDACTED = "<redacted>"
+__all__ = ["REDACTED", "Decision", "Plan", "Request", "Review", "Trace", "redact"]
+
+#: Where a request holds a value derived from a secret, e.g. ("body", "key") or ("url",),
+#: and what a review shows there instead.
+Review = tuple[tuple[tuple[str | int, ...], Any], ...]
 
 
 @dataclass(frozen=True)
@@ -26,23 +34,45 @@ class Request:
     body: Any
     content: bytes
     encoding: str
-    #: Header names whose whole value is a credential (e.g. Authorization).
+    #: Header names whose value is a credential (e.g. Authorization): hidden in reviews.
     credential_headers: frozenset[str] = frozenset()
     #: The request (step) of the preset this is, and its role: read, write or track.
     step: str = ""
     role: str = "write"
+    #: Where the request holds values derived from secret settings, and what reviews show there
+    #: (or how to work that out, when a review asks: sending needs none). How it is shown, not
+    #: what is sent: two requests that send the same bytes are equal.
+    review: Review | Callable[[], Review] = field(default=(), compare=False)
 
-    def to_dict(self, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
-        """The reviewable form: step, method, URL, headers and decoded body, secrets redacted."""
-        headers = {}
-        for name, value in self.headers.items():
-            if name in self.credential_headers:
-                scheme, _, rest = value.partition(" ")
-                headers[name] = f"{scheme} {REDACTED}" if rest else REDACTED
-            else:
-                headers[name] = value
+    def to_dict(self) -> dict[str, Any]:
+        """The reviewable form: step, method, URL, headers and decoded body, with secrets
+        redacted by their place in the request (the credential, and every value a template
+        derived from a secret setting), never by searching the text."""
+        # A credential header is hidden whole unless the review says more (``Basic <redacted>``).
+        headers = {name: REDACTED if name in self.credential_headers else value for name, value in self.headers.items()}
         view = {"step": self.step, "method": self.method, "url": self.url, "headers": headers, "body": self.body}
-        return redact(view, secrets)  # type: ignore[no-any-return]
+        review = self.review() if callable(self.review) else self.review
+        for path, shown in review:
+            if path[0] in view:
+                view[str(path[0])] = _replaced(view[str(path[0])], path[1:], shown)
+        return view
+
+
+def _replaced(value: Any, path: tuple[str | int, ...], shown: Any) -> Any:
+    """``value`` with what is at ``path`` replaced by ``shown``, copying only along the path.
+
+    Where the path ends early (a mapping the request encoded into one form field or
+    header), the value that holds it is replaced as a whole; where it is missing (a
+    leaf left out as null), nothing is.
+    """
+    if not path or not isinstance(value, (dict, list)):
+        return shown if value is not None else None
+    key = path[0]
+    if isinstance(value, dict) and key in value:
+        return {**value, key: _replaced(value[key], path[1:], shown)}
+    if isinstance(value, list) and isinstance(key, int) and key < len(value):
+        return [*value[:key], _replaced(value[key], path[1:], shown), *value[key + 1 :]]
+    return value
 
 
 @dataclass
@@ -106,24 +136,47 @@ class Decision:
             "decision": self.action,
             "reason": self.reason,
             "rule": self.rule,
-            "requests": [request.to_dict(self.secrets) for request in self.requests],
+            "requests": [request.to_dict() for request in self.requests],
         }
         if trace:
-            out["trace"] = redact(self.trace.to_dict(), self.secrets)
+            out["trace"] = self.trace.to_dict()  # paths and names from the preset: no values
         return out
 
 
 def redact(value: Any, secrets: tuple[str, ...]) -> Any:
-    """Replace every occurrence of a secret value in strings anywhere in ``value``."""
+    """Free text that may echo a secret (a vendor's error body, an exception message),
+    with each secret replaced wherever it stands as a whole word, in one pass.
+
+    A secret is matched only where it is not part of a longer word, so a short secret
+    (``e``) does not turn ``example.com`` into ``<redacted>xampl<redacted>.com``: vendors
+    echo a key between quotes, spaces or punctuation. Strings inside lists and mappings
+    are redacted too. Requests are never redacted this way (see ``Request.to_dict``).
+    """
     if not secrets:
         return value
     if isinstance(value, str):
-        for secret in secrets:
-            if secret and secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        pattern = _secret_pattern(secrets)
+        return pattern.sub(REDACTED, value) if pattern is not None else value
     if isinstance(value, dict):
         return {k: redact(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, secrets) for v in value]
     return value
+
+
+@lru_cache(maxsize=64)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Each secret as written and as it appears in a URL; longest first, so that a secret
+    # containing another is replaced whole. A word boundary is required only on a side
+    # where the secret begins or ends with a letter or digit.
+    forms = {form for secret in secrets if secret for form in (secret, quote_plus(secret))}
+    if not forms:
+        return None
+    alternatives = [
+        ("(?<!\\w)" if _WORD.match(form[0]) else "") + re.escape(form) + ("(?!\\w)" if _WORD.match(form[-1]) else "")
+        for form in sorted(forms, key=len, reverse=True)
+    ]
+    return re.compile("|".join(alternatives))
+
+
+_WORD = re.compile(r"\w")

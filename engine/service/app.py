@@ -1,5 +1,8 @@
 """Wiring: ``relay serve`` (collector, queue, delivery) and ``relay worker`` (Kafka delivery).
 
+``relay serve`` on the embedded queue delivers in a child process (process.py); the
+demo and the tests run delivery in threads of the same process (``delivery="threads"``).
+
 Shutdown, on SIGTERM or SIGINT: the listening socket closes at once (stop
 accepting), requests in flight get ``shutdown_timeout`` seconds to finish (their
 events are committed before they are answered), then every destination stops:
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .collector import Collector, Sink
 from .config import ServiceConfig
@@ -29,10 +33,13 @@ from .fanout import DestinationRunner
 from .logs import ServiceLog
 from .metrics import Metrics
 from .ops import build_app
+from .process import DeliveryProcess
 from .queue import Appended, EmbeddedQueue, Message, QueueFeed
 
 __all__ = ["QueueSink", "Service", "listen", "serve_app", "worker_service"]
 
+#: The most a request's line and headers may take (h11's default bound is 16 KiB too).
+MAX_HEAD_BYTES = 16 * 1024
 #: How often each destination's progress (its committed position) is saved while it runs.
 CHECKPOINT_EVERY = 0.5
 
@@ -53,10 +60,22 @@ class QueueSink:
 class Service:
     """Everything one process runs: the collector (``collect``) and/or the destinations' delivery."""
 
-    def __init__(self, config: ServiceConfig, *, collect: bool = True, log_stream: Any = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        collect: bool = True,
+        log_stream: Any = None,
+        delivery: str = "threads",
+        poll: float | None = None,
+    ) -> None:
+        """``delivery`` on the embedded queue: ``threads`` in this process, or ``process`` (see process.py).
+        ``poll``: another process appends to the embedded queue (this one delivers)."""
         self.config = config
-        self.metrics = Metrics()
         self.log = ServiceLog(config.log, config.secrets, log_stream)
+        process = DeliveryProcess(config, self.log) if delivery == "process" and config.kafka is None else None
+        self.delivery = process
+        self.metrics = Metrics(elsewhere=(lambda: process.report()[0]) if process else None)
         self.queue: EmbeddedQueue | None = None
         self.runners: list[DestinationRunner] = []
         self.sink: Sink | None = None
@@ -65,10 +84,11 @@ class Service:
         names = [d.name for d in config.destinations]
         if config.kafka is None:
             self.queue = EmbeddedQueue(
-                config.data_dir / "queue.sqlite", names, dedup_window=config.dedup_window, retention=config.retention
-            )
+                config.data_dir / "queue.sqlite", names, dedup_window=config.dedup_window, retention=config.retention,
+                poll=poll,
+            )  # fmt: skip
             self.sink = QueueSink(self.queue)
-            for destination in config.destinations:
+            for destination in config.destinations if self.delivery is None else ():
                 feed = QueueFeed(self.queue, destination.name)
                 self.runners.append(DestinationRunner(destination, feed, config.data_dir, self.metrics, self.log))
         elif collect:
@@ -78,9 +98,11 @@ class Service:
             self.sink = kafka_sink
             self._closers.append(kafka_sink.close)
         self.collector = Collector(config, self.sink, self.metrics, self.log) if collect and self.sink else None
-        self.metrics.watch(lambda: {runner.name: runner.live() for runner in self.runners})
+        if self.delivery is None:
+            self.metrics.watch(lambda: {runner.name: runner.live() for runner in self.runners})
         routes = self.collector.routes() if self.collector else []
-        self.app = build_app(routes, self.metrics, self.log, self.problems, config.max_connections)
+        direct = self.collector.endpoints() if self.collector else {}
+        self.app = build_app(routes, self.metrics, self.log, self.problems, config.max_connections, direct)
 
     def add_runner(self, runner: DestinationRunner) -> None:
         self.runners.append(runner)
@@ -97,11 +119,15 @@ class Service:
                 found.append(f"destination {runner.name} is paused: {runner.paused}")
             if runner.problem:
                 found.append(f"destination {runner.name}: {runner.problem}")
+        if self.delivery is not None and not self._stopping.is_set():
+            found.extend(self.delivery.report()[1])
         return found
 
     def start(self) -> None:
         for runner in self.runners:
             runner.start()
+        if self.delivery is not None:
+            self.delivery.start()
         threading.Thread(target=self._checkpoints, name="relay-checkpoints", daemon=True).start()
 
     def _checkpoints(self) -> None:
@@ -123,6 +149,8 @@ class Service:
             thread.start()
         for thread in threads:
             thread.join()
+        if self.delivery is not None:  # after the collector: every request it answered is in the queue
+            self.delivery.stop()
         for close in self._closers:
             close()
         if self.queue is not None:
@@ -171,6 +199,30 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol (llhttp: a C parser, a third of h11's cost per request), with
+    a bound on a request's head, which neither bounds: past ``MAX_HEAD_BYTES`` of request line
+    and headers, the answer is a 400 and the connection is closed, so headers cannot fill memory."""
+
+    _head_bytes = 0
+    _in_head = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes, self._in_head = 0, True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head:  # all of ``data`` was head (at most one read past the bound is held)
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self.send_400_response(f"The request line and headers are over {MAX_HEAD_BYTES:,} bytes.")
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket bound now, so the address (port 0 picks one) is known before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -194,13 +246,12 @@ def serve_app(service: Service, sock: socket.socket, *, announce: Callable[[str]
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="h11",
-            loop="asyncio",
+            http=_BoundedHttpTools,
+            loop="auto",  # uvloop where it is installed (every platform but Windows)
             server_header=False,
             date_header=False,
             timeout_keep_alive=5,
             timeout_graceful_shutdown=max(1, round(config.shutdown_timeout)),
-            h11_max_incomplete_event_size=16 * 1024,
         )
     )
     server.on_signal = service.begin_shutdown

@@ -58,29 +58,24 @@ async def read_body(
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
     received = 0
     out = bytearray()
-    iterator = chunks.__aiter__()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _slow()
-        try:
-            chunk = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise _slow() from None
-        received += len(chunk)
-        if received > limit:  # compressed bytes are bounded too, whatever the header said
-            raise _too_large(limit, limit_name, "the body")
-        if inflate is None:
-            out += chunk
-            continue
-        try:
-            out += inflate.decompress(chunk, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise BodyError(400, "bad_gzip", f"the body is not valid gzip ({exc})") from None
-        if len(out) > limit or inflate.unconsumed_tail:
-            raise _too_large(limit, limit_name, "the decompressed body")
+    try:
+        # One deadline for the whole body (a timer, not a task per chunk).
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + (deadline - time.monotonic())):
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > limit:  # compressed bytes are bounded too, whatever the header said
+                    raise _too_large(limit, limit_name, "the body")
+                if inflate is None:
+                    out += chunk
+                    continue
+                try:
+                    out += inflate.decompress(chunk, limit + 1 - len(out))
+                except zlib.error as exc:
+                    raise BodyError(400, "bad_gzip", f"the body is not valid gzip ({exc})") from None
+                if len(out) > limit or inflate.unconsumed_tail:
+                    raise _too_large(limit, limit_name, "the decompressed body")
+    except TimeoutError:
+        raise _slow() from None
     if inflate is not None:
         try:
             out += inflate.flush()  # what zlib still buffers: at most a window, never the bomb

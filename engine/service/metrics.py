@@ -58,8 +58,14 @@ class _LiveCollector(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The service's metrics, in two registries: the collector's (and its HTTP server's), and
+    delivery's. When delivery runs in another process, ``elsewhere`` supplies delivery's families
+    (that process's ``render_delivery()``, Prometheus text) at every scrape instead."""
+
+    def __init__(self, *, elsewhere: Callable[[], bytes] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.delivery = CollectorRegistry(auto_describe=True)
+        self.elsewhere = elsewhere
         self.http = Counter(
             "relay_http_requests", "HTTP answers of the collector", ["route", "status"], registry=self.registry
         )
@@ -77,26 +83,33 @@ class Metrics:
         )  # fmt: skip
         self.outcomes = Counter(
             "relay_events", "Outcomes per destination: delivered, dropped, failed, parked",
-            ["destination", "outcome"], registry=self.registry,
+            ["destination", "outcome"], registry=self.delivery,
         )  # fmt: skip
         self.latency = Histogram(
             "relay_delivery_seconds", "From acceptance to the recorded outcome", ["destination"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            buckets=LATENCY_BUCKETS, registry=self.delivery,
         )  # fmt: skip
 
     def watch(self, live: Live) -> None:
         """Read per-destination counters and gauges from ``live`` at every scrape."""
-        self.registry.register(_LiveCollector(live))
+        self.delivery.register(_LiveCollector(live))
 
     def outcome(self, destination: str, status: str, seconds: float | None) -> None:
         self.outcomes.labels(destination, status).inc()
         if seconds is not None:
             self.latency.labels(destination).observe(max(0.0, seconds))
 
+    def render_delivery(self) -> bytes:
+        return generate_latest(self.delivery)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        delivery = self.elsewhere() if self.elsewhere is not None else self.render_delivery()
+        return generate_latest(self.registry) + delivery
 
     def sample(self, name: str, labels: dict[str, Any] | None = None) -> float:
         """One sample's value (0 when absent): for tests and the demo's summary."""
-        value = self.registry.get_sample_value(name, labels or {})
-        return float(value or 0.0)
+        for registry in (self.registry, self.delivery):
+            value = registry.get_sample_value(name, labels or {})
+            if value is not None:
+                return float(value)
+        return 0.0

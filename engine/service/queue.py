@@ -14,6 +14,8 @@ source's messageIds for ``dedup_window`` seconds.
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 import threading
 import time
@@ -21,13 +23,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 from .watermark import Watermark
 
 __all__ = ["Appended", "EmbeddedQueue", "Message", "QueueFeed", "Record", "claim_ids", "open_db"]
 
+#: Rows written by one statement: one step of SQLite (the GIL released once, not once a row);
+#: at 3 parameters a row, well under SQLite's 32,766 parameters.
+_ROWS = 2_000
 #: How often the writer prunes remembered messageIds and delivered events.
 PRUNE_EVERY = 30.0
 
@@ -43,14 +48,18 @@ CREATE TABLE IF NOT EXISTS cursors (destination TEXT PRIMARY KEY, seq INTEGER NO
 """
 
 
-@dataclass(frozen=True)
-class Message:
-    """One accepted event on its way into the queue: its id (for de-duplication), its bytes, and
-    the event itself (for a queue that keys messages by contact)."""
+class Message(NamedTuple):
+    """One accepted event on its way into the queue: its id (for de-duplication) and its bytes."""
 
     message_id: str
     raw: bytes
-    event: Any = field(default=None, compare=False, repr=False)
+    parsed: Any = None
+
+    @property
+    def event(self) -> Any:
+        """The event itself, for a queue that keys messages by contact: as parsed by the collector,
+        else from its bytes (as delivery parses them)."""
+        return self.parsed if self.parsed is not None else json.loads(self.raw)
 
 
 @dataclass(frozen=True)
@@ -77,14 +86,45 @@ class _Pending:
 
 
 def claim_ids(db: sqlite3.Connection, source: str, ids: list[str], now: float, window: float) -> list[bool]:
-    """For each id, True when it is new: remembered from now on (within the caller's transaction)."""
+    """For each id, True when it is new: remembered from now on (within the caller's transaction).
+
+    An id repeated within ``ids`` is new once, at its first place. ``INSERT OR IGNORE ...
+    RETURNING`` names the rows it inserted: the ids already remembered are the ones it leaves out.
+    """
     if window <= 0:
         return [True] * len(ids)
+    inserted: set[str] = set()
+    for start in range(0, len(ids), _ROWS):
+        chunk = ids[start : start + _ROWS]
+        params = [value for message_id in chunk for value in (source, message_id, now)]
+        rows = db.execute(f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk), 3)} RETURNING message_id", params)
+        inserted.update(row[0] for row in rows)
     fresh = []
     for message_id in ids:
-        cursor = db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (source, message_id, now))
-        fresh.append(cursor.rowcount == 1)
+        fresh.append(message_id in inserted)
+        inserted.discard(message_id)
     return fresh
+
+
+def _remember_all(db: sqlite3.Connection, claims: list[Any]) -> bool:
+    """Remember ``claims`` (source, id, received: distinct pairs); True when none was remembered before.
+
+    The common case, settled in one multi-row statement per ``_ROWS`` ids (one SQLite step, one
+    hand-off of the GIL). When it returns False, some rows were not inserted: the caller rolls back.
+    """
+    inserted = 0
+    for start in range(0, len(claims), 3 * _ROWS):
+        chunk = claims[start : start + 3 * _ROWS]
+        before = db.total_changes
+        db.execute(f"INSERT OR IGNORE INTO seen VALUES {_rows(len(chunk) // 3, 3)}", chunk)
+        inserted += db.total_changes - before
+    return inserted * 3 == len(claims)
+
+
+@functools.lru_cache(maxsize=256)
+def _rows(count: int, width: int) -> str:
+    """``(?,?),(?,?)``: ``count`` rows of ``width`` parameters, for one multi-row statement."""
+    return ",".join(["(" + ",".join("?" * width) + ")"] * count)
 
 
 def open_db(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -101,13 +141,23 @@ def open_db(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
 
 class EmbeddedQueue:
     def __init__(
-        self, path: Path, destinations: list[str], *, dedup_window: float = 86400.0, retention: float = 0.0
+        self,
+        path: Path,
+        destinations: list[str],
+        *,
+        dedup_window: float = 86400.0,
+        retention: float = 0.0,
+        poll: float | None = None,
     ) -> None:
+        """``poll``: events are appended by another process; look for them this often (seconds)."""
         self.path = path
+        self.poll = poll
         self.dedup_window = dedup_window
         self.retention = retention
         self.destinations = list(destinations)
-        self._db = open_db(path)
+        # Another process appends (``poll``): this one only saves cursors and prunes, and need not
+        # fsync. A cursor lost in a crash is an older one: the journal skips what it recorded since.
+        self._db = open_db(path, synchronous="FULL" if poll is None else "NORMAL")
         self._readers = threading.local()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         self.head = int(row[0])
@@ -157,25 +207,25 @@ class EmbeddedQueue:
     def _write(self, batch: list[_Pending], cursors: dict[str, int]) -> None:
         if not batch and not cursors:
             return
-        results = []
+        head = self.head
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            for pending in batch:
-                fresh = claim_ids(
-                    self._db, pending.source, [m.message_id for m in pending.messages], pending.received,
-                    self.dedup_window,
-                )  # fmt: skip
-                new = [m for m, is_new in zip(pending.messages, fresh, strict=True) if is_new]
-                self._db.executemany(
-                    "INSERT INTO events (received, source, raw) VALUES (?, ?, ?)",
-                    [(pending.received, pending.source, m.raw) for m in new],
-                )
+            fresh = self._claim(batch)
+            rows: list[Any] = []
+            results = []
+            for pending, flags in zip(batch, fresh, strict=True):
+                new = [m for m, is_new in zip(pending.messages, flags, strict=True) if is_new]
+                rows.extend(value for m in new for value in (pending.received, pending.source, m.raw))
                 results.append(Appended(len(new), len(pending.messages) - len(new)))
-            self._db.executemany(
-                "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
-            )
+            for start in range(0, len(rows), 3 * _ROWS):
+                chunk = rows[start : start + 3 * _ROWS]
+                insert = f"INSERT INTO events (received, source, raw) VALUES {_rows(len(chunk) // 3, 3)}"
+                head = self._db.execute(insert, chunk).lastrowid or head  # the rows' seqs follow each other
+            if cursors:
+                self._db.executemany(
+                    "UPDATE cursors SET seq = ? WHERE destination = ?", [(s, d) for d, s in cursors.items()]
+                )
             self._db.execute("COMMIT")  # synchronous=FULL: fsynced before it returns
-            head = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -191,8 +241,37 @@ class EmbeddedQueue:
         for pending, result in zip(batch, results, strict=True):
             pending.done.set_result(result)
         with self._arrived:
-            self.head = head
+            self.head = max(self.head, head)
             self._arrived.notify_all()
+
+    def _claim(self, batch: list[_Pending]) -> list[list[bool]]:
+        """For each event of the group, whether it is new (then remembered, in this transaction).
+
+        Repeats within the group are found here; the ids are then remembered all at once, and only
+        if one was remembered before (an SDK's retry) does the group start again, id by id.
+        """
+        if self.dedup_window <= 0:
+            return [[True] * len(pending.messages) for pending in batch]
+        fresh: list[list[bool]] = []
+        firsts: set[tuple[str, str]] = set()
+        claims: list[Any] = []
+        for pending in batch:
+            flags = []
+            for message in pending.messages:
+                key = (pending.source, message.message_id)
+                flags.append(key not in firsts)
+                if flags[-1]:
+                    firsts.add(key)
+                    claims.extend((pending.source, message.message_id, pending.received))
+            fresh.append(flags)
+        if _remember_all(self._db, claims):
+            return fresh
+        self._db.execute("ROLLBACK")
+        self._db.execute("BEGIN IMMEDIATE")
+        return [
+            claim_ids(self._db, p.source, [m.message_id for m in p.messages], p.received, self.dedup_window)
+            for p in batch
+        ]
 
     def _prune(self) -> None:
         self._last_prune = time.monotonic()
@@ -227,8 +306,8 @@ class EmbeddedQueue:
             batch = self.read_after(after)
             if not batch:
                 with self._arrived:
-                    if self.head <= after:
-                        self._arrived.wait(timeout=0.2)
+                    if self.head <= after:  # woken by this process's appends, or looking again
+                        self._arrived.wait(timeout=self.poll or 0.2)
                 continue
             for record in batch:
                 if stopping.is_set():
@@ -246,6 +325,9 @@ class EmbeddedQueue:
 
     def depth(self, destination: str) -> int:
         """Events accepted that ``destination`` has not finished yet."""
+        if self.poll is not None:  # appended by another process: ask the queue
+            row = self._reader().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            self.head = max(self.head, int(row[0]))
         return max(0, self.head - self.cursors.get(destination, 0))
 
     def close(self) -> None:

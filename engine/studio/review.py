@@ -216,7 +216,7 @@ def _body_sources(preset: CompiledPreset, spec: StepSpec, request: Request) -> l
 def _request_view(
     preset: CompiledPreset, request: Request, step: str, title: str, note: str, secrets: tuple[str, ...], env: Any
 ) -> dict[str, Any]:
-    shown = request.to_dict(secrets)
+    shown = request.to_dict()
     return {
         "step": step,
         "title": title,
