@@ -348,3 +348,15 @@ def test_a_stop_answer_in_a_wave_sends_nothing_more(tmp_path: Path, mailgun: Com
     else:
         assert (stats.failed, stats.parked) == (1, 4)
         assert all("the destination stopped at line 1" in d["error"] for d in dead_letter(tmp_path)[1:])
+
+
+def test_a_bulk_body_whose_items_read_a_secret_is_redacted_in_reviews(tmp_path: Path) -> None:
+    text = (ROOT / "presets" / "mailjet" / "preset.yaml").read_text().replace("../../schemas", str(ROOT / "schemas"))
+    body, item = text.split("    batch:\n", 1)
+    item = item.replace('Name: "{{ fields.name }}"', 'Name: "{{ settings.secret_key }}"', 1)
+    (tmp_path / "leaky").mkdir()
+    (tmp_path / "leaky" / "preset.yaml").write_text(body + "    batch:\n" + item)
+    preset = load_preset(tmp_path / "leaky")
+    settings = preset.resolve_settings(settings_of(load_preset("mailjet")), environ={})
+    shown = json.dumps(render_batch(preset, [identify("a@example.com")], settings, now=0).to_dict())
+    assert settings.values["secret_key"] not in shown and '"Contacts": "<redacted>"' in shown
