@@ -48,6 +48,9 @@ def compile_delivery(
     error_message = None
     if "error_message" in raw:
         error_message = builder.tree(raw["error_message"], response_allowed, "/delivery/error_message")
+    coalesce_by = None
+    if isinstance(raw.get("coalesce"), str):
+        coalesce_by = builder.tree(raw["coalesce"], order_allowed, "/delivery/coalesce")
     backoff = raw.get("backoff", {})
     rate = raw.get("rate_limit", {})
     timeout = raw.get("timeout", {})
@@ -65,6 +68,9 @@ def compile_delivery(
         read_timeout=timeout.get("read", delivery_default("timeout", "read")),
         order_by_source=raw.get("order_by"),
         error_message_source=raw.get("error_message"),
+        coalesce=bool(raw.get("coalesce", False)),
+        coalesce_by=coalesce_by,
+        coalesce_by_source=raw["coalesce"] if isinstance(raw.get("coalesce"), str) else None,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import LeafRenderError, RenderError
@@ -24,7 +24,10 @@ from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
 from .decide import RENDER_FAILURES, render_error
 from .decision import Plan, Request, Review
 
-__all__ = ["assemble", "build", "build_check_request", "form_value"]
+if TYPE_CHECKING:
+    from ..preset.schema import BodyValidator
+
+__all__ = ["answers_scope", "assemble", "build", "build_check_request", "failer", "form_value", "schema_problem"]
 
 _CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 Fail = Callable[[str, str], RenderError]
@@ -160,7 +163,9 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
     )
 
 
-def _failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> Fail:
+def failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> Fail:
+    """How a failure while assembling a request is raised: located, secrets redacted."""
+
     def fail(field: str, message: str) -> RenderError:
         return render_error(preset, field, message, secrets, event_ref)
 
@@ -175,34 +180,39 @@ def build(
     ``answers`` binds what earlier steps read (their ``as`` names); a read step whose
     answer is not given reads as null ("nothing there yet").
     """
-    context = {**plan.context, **_answers(preset, answers), "now": now}
+    context = {**plan.context, **answers_scope(preset, answers), "now": now}
     try:
         if step.when is not None and not step.when(context):
             plan.trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
             return None
-        request = assemble(step, context, fail=_failer(preset, plan.secrets, plan.event_ref))
+        request = assemble(step, context, fail=failer(preset, plan.secrets, plan.event_ref))
     except LeafRenderError as failure:
         raise render_error(preset, failure.pointer, str(failure), plan.secrets, plan.event_ref) from None
     except RENDER_FAILURES as exc:
         detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise render_error(preset, step.pointer, detail, plan.secrets, plan.event_ref) from None
-    errors = step.validator.errors(request.body) if step.validator is not None else []
-    if errors:
-        problems = [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors]
-        first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
-        raise render_error(
-            preset,
-            f"{step.pointer}/body" + "".join(f"/{part}" for part in first.absolute_path),
-            "the rendered body fails its request schema: " + "; ".join(sorted(problems)),
-            plan.secrets,
-            plan.event_ref,
-            schema=True,
-        )
+    problem = schema_problem(step.validator, request.body, f"{step.pointer}/body") if step.validator else None
+    if problem is not None:
+        raise render_error(preset, problem[0], problem[1], plan.secrets, plan.event_ref, schema=True)
     plan.trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
 
 
-def _answers(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
+def schema_problem(validator: BodyValidator, body: Any, pointer: str, what: str = "body") -> tuple[str, str] | None:
+    """None when ``body`` passes ``validator``; else the pointer of the first failing part
+    (under ``pointer``, the template that produced it) and a message naming every problem."""
+    errors = validator.errors(body)
+    if not errors:
+        return None
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or f'({what})'}: {e.message}" for e in errors]
+    first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
+    field = pointer + "".join(f"/{part}" for part in first.absolute_path)
+    schema = "item schema" if what == "item" else "request schema"
+    return field, f"the rendered {what} fails its {schema}: " + "; ".join(sorted(problems))
+
+
+def answers_scope(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every ``as`` name of the preset, bound to its answer in ``answers`` (null when not given)."""
     given = answers or {}
     return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
 
@@ -212,6 +222,6 @@ def build_check_request(
 ) -> Request:
     """A preflight check's request, or its fix: the preset's auth, no request schema."""
     try:
-        return assemble(step, {**context, "now": now}, fail=_failer(preset, secrets, ""))
+        return assemble(step, {**context, "now": now}, fail=failer(preset, secrets, ""))
     except LeafRenderError as failure:
         raise render_error(preset, failure.pointer, str(failure), secrets, "") from None

@@ -25,6 +25,7 @@ from .decision import Plan, Trace, redact
 __all__ = [
     "DISABLED_BY_INTEGRATIONS",
     "RENDER_FAILURES",
+    "Fields",
     "decide",
     "deep_merge",
     "enabled_by_integrations",
@@ -35,7 +36,7 @@ __all__ = [
 RENDER_FAILURES = (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, KeyError, AttributeError)
 
 
-class _Fields(dict[str, Any]):
+class Fields(dict[str, Any]):
     """Rendered fields; a field no mapping set reads as null instead of failing."""
 
     def __missing__(self, key: str) -> None:
@@ -168,7 +169,7 @@ def decide(
         stage = "/fields"
         fields = preset.base_fields(context)
         stage = (chosen, "fields")
-        context["fields"] = _Fields(deep_merge(fields, chosen.fields(context)))
+        context["fields"] = Fields(deep_merge(fields, chosen.fields(context)))
         order_key = None
         if preset.delivery.order_by is not None:
             stage = "/delivery/order_by"
