@@ -509,3 +509,16 @@ def test_a_templated_host_reaches_the_presets_fake(tmp_path: Path) -> None:
     assert result["outcome"] == "delivered", result
     assert [(x["method"], x["status"]) for x in result["exchanges"]] == [("PUT", 200)]
     assert ".api.mailchimp.com/3.0/lists/" in result["exchanges"][0]["url"]
+
+
+def test_the_review_shows_how_a_batching_preset_sends_the_event_batched(client: TestClient) -> None:
+    preset = opened(client)
+    review = preview(client, preset["text"], {"id": event_id(preset, "mailjet-signed-up.json")})["review"]
+    (single,) = review["requests"]
+    (bulk,) = review["batched"]
+    assert single["url"].endswith("/managecontact") and bulk["url"].endswith("/managemanycontacts")
+    assert bulk["title"] == "1. contact (bulk)" and bulk["body"]["Contacts"][0]["Email"] == "jane.doe@example.com"
+    assert bulk["headers"]["Authorization"] == "Basic <redacted>"
+    webhook = opened(client, "webhook")
+    case = next(e["id"] for e in webhook["events"] if e["id"] == "golden:identify_signed")
+    assert "batched" not in preview(client, webhook["text"], {"id": case}, name="webhook")["review"]

@@ -18,6 +18,8 @@ from ..expr.filters import to_json
 from ..jsonpointer import join_pointer
 from ..preset.model import CompiledPreset, SelectorSpec, StepSpec
 from ..preset.settings import Settings
+from ..runtime.batch import batches
+from ..runtime.batch_render import render_batch
 from ..runtime.build import build, form_value
 from ..runtime.decide import decide
 from ..runtime.decision import REDACTED, Plan, Request, redact
@@ -273,9 +275,30 @@ def review(
     if plan.action == "send":
         try:
             _requests(preset, plan, out, now, answers, env)
+            if preset.batches:
+                out["batched"] = _batched(preset, event, settings, now, answers, env)
         except RelayError as exc:
             out["error"] = _error(exc)
     return redact(out, secrets)  # type: ignore[no-any-return]
+
+
+def _batched(
+    preset: CompiledPreset, event: Any, settings: Settings, now: float, answers: Any, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """How a run with batching on sends the event: the bulk request it rides in (alone here,
+    with others in a real run), and any step that still goes one by one."""
+    secrets = secret_forms(settings.secrets)
+    given = None if answers is MISSING else dict(answers or {})
+    plan = decide(preset, event, settings)
+    bulk_steps = {step.name for step in preset.steps if batches(preset, plan, step, answers=given, now=now)}
+    batched = render_batch(preset, [event], settings, answers=given, now=now)
+    views = []
+    for number, (request, _events) in enumerate(batched.requests, 1):
+        bulk = request.step in bulk_steps
+        title = f"{number}. {request.step} ({'bulk' if bulk else 'one by one'})"
+        note = "other events join this body in a run, up to the preset's batch limits" if bulk else ""
+        views.append(_request_view(preset, request, request.step, title, note, secrets, env))
+    return views
 
 
 def _requests(
