@@ -43,7 +43,7 @@ def main(out: Path) -> None:
             # 1. The seed example: decision, the exact request, copy as curl.
             choose_event(page, "mailjet-signed-up.json")
             page.locator("#summary", has_text="consent_granted").wait_for()
-            page.locator(".req").get_by_role("button", name="Copy as curl").click()
+            page.locator(".req-single").first.get_by_role("button", name="Copy as curl").click()
             page.locator("#summary a.line").click()  # the mapping's line link scrolls the editor to it
             shoot(page, out, "request")
             # 2. The trace and where each field came from.
@@ -52,12 +52,12 @@ def main(out: Path) -> None:
             page.get_by_role("tab", name="Fields").click()
             shoot(page, out, "fields")
             # 3. A mistyped key: located as `relay validate` reports it.
-            edit_line(page, "when: email is none", "Home", "Control+Shift+ArrowRight", "type:whem")
+            edit_line(page, "order_by: email", "Home", "Control+Shift+ArrowRight", "type:ordr_by")
             page.wait_for_selector("#status[data-state=bad]")
             page.locator(".cm-lintRange-error").first.hover()
             page.wait_for_selector(".cm-tooltip-lint", timeout=5000)
             shoot(page, out, "error")
-            edit_line(page, "whem: email is none", "Home", "Control+Shift+ArrowRight", "type:when")
+            edit_line(page, "ordr_by: email", "Home", "Control+Shift+ArrowRight", "type:order_by")
             page.wait_for_selector("#status[data-state=good]")
             # 4. A golden case that no longer matches, with Accept as golden.
             choose_event(page, "seed_signed_up")
