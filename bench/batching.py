@@ -107,8 +107,8 @@ def _state(url: str) -> str:
 
 
 #: What a fake's state holds that differs between two runs leaving the same contacts: the IDs
-#: it assigns in creation order, and its jobs (a batched run has few, an unbatched one none).
-_VOLATILE = ("ID", "id", "ContactID", "jobs", "import_jobs", "processes")
+#: it assigns in creation order, and its jobs and batches (a batched run has few, an unbatched one none).
+_VOLATILE = ("ID", "id", "ContactID", "jobs", "import_jobs", "processes", "batches")
 
 
 def _without_ids(value: Any) -> Any:

@@ -5,6 +5,8 @@
 (202 ``{processId}``) that ``GET /v3/processes/{id}`` walks from ``queued`` through
 ``processing`` to ``completed``; attributes the account lacks are silently ignored there, and
 contacts that could not be imported are listed in a report linked from the process.
+``POST /v3/contacts/batch`` updates existing contacts: 204, or 207 ``{successIds, failureIds}``
+when some could not be; one unknown contact fails the whole call with 404 (as observed).
 
 The default account has Brevo's standard attributes plus the custom ones the bundled preset's
 README asks for (PLAN, SIGNUP_METHOD, LAST_ORDER_VALUE); pass ``attributes`` for another.
@@ -30,6 +32,10 @@ STANDARD_ATTRIBUTES = {"FIRSTNAME": "text", "LASTNAME": "text", "SMS": "text"}
 PRESET_ATTRIBUTES = {"PLAN": "text", "SIGNUP_METHOD": "text", "LAST_ORDER_VALUE": "float"}
 CONTACT_FIELDS = {
     "email", "ext_id", "attributes", "emailBlacklisted", "smsBlacklisted", "listIds", "updateEnabled",
+    "smtpBlacklistSender",
+}  # fmt: skip
+BATCH_CONTACT_FIELDS = {
+    "email", "id", "sms", "ext_id", "attributes", "emailBlacklisted", "smsBlacklisted", "listIds", "unlinkListIds",
     "smtpBlacklistSender",
 }  # fmt: skip
 IMPORT_FIELDS = {
@@ -66,6 +72,7 @@ class BrevoFake(BulkVendor):
     ROUTE_LIMITS = (  # approx.: Brevo publishes per-plan figures, not these
         RouteLimit("POST", "/v3/contacts", (RateLimit(10, 1.0),)),
         RouteLimit("POST", "/v3/contacts/import", (RateLimit(10, 1.0),)),
+        RouteLimit("POST", "/v3/contacts/batch", (RateLimit(10, 1.0),)),
     )
 
     def __init__(
@@ -154,6 +161,8 @@ class BrevoFake(BulkVendor):
             return self._create(request)
         if path == "/v3/contacts/import" and method == "POST":
             return self._import(request)
+        if path == "/v3/contacts/batch" and method == "POST":
+            return self._update_batch(request)
         found = re.fullmatch(r"/v3/contacts/lists/(\d+)", path)
         if found and method == "GET":
             list_id = int(found.group(1))
@@ -191,16 +200,11 @@ class BrevoFake(BulkVendor):
 
     def _create(self, request: FakeRequest) -> FakeResponse:
         body = self._object(request, CONTACT_FIELDS)
-        email, attributes = body.get("email"), body.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise _bad("invalid_parameter", "attributes should be an object")
+        email, attributes = body.get("email"), self._defined(body.get("attributes"))
         if email is None and not body.get("ext_id") and "SMS" not in attributes:
             raise _bad("missing_parameter", "email, ext_id or attributes.SMS is required")
         if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
             raise _bad("invalid_parameter", "Invalid email address")
-        undefined = sorted(name for name in attributes if name.upper() not in self.attributes)
-        if undefined:
-            raise _bad("invalid_parameter", f"Attribute {undefined[0]} does not exist in your account")
         self._check_lists(body.get("listIds", []))
         injected = self.item_fault(body)
         if injected is not None:
@@ -215,10 +219,17 @@ class BrevoFake(BulkVendor):
         created = existing is None
         contact = self._upsert(key, email, body.get("ext_id"), attributes, empty_erases=True)
         contact["listIds"] |= set(body.get("listIds", []))
-        for flag in ("emailBlacklisted", "smsBlacklisted"):
-            if isinstance(body.get(flag), bool):
-                contact[flag] = body[flag]
+        _set_flags(contact, body)
         return FakeResponse.json(201, {"id": contact["id"]}) if created else FakeResponse(204)
+
+    def _defined(self, attributes: Any) -> dict[str, Any]:
+        """``attributes`` (null: none), each of which the account must define (in any case)."""
+        if not isinstance(attributes or {}, dict):
+            raise _bad("invalid_parameter", "attributes should be an object")
+        undefined = sorted(name for name in attributes or {} if name.upper() not in self.attributes)
+        if undefined:
+            raise _bad("invalid_parameter", f"Attribute {undefined[0]} does not exist in your account")
+        return dict(attributes or {})
 
     def _check_lists(self, list_ids: Any) -> None:
         if not isinstance(list_ids, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in list_ids):
@@ -256,6 +267,51 @@ class BrevoFake(BulkVendor):
                 contact["attributes"][name.upper()] = value
             # a value that does not fit the attribute's type is ignored, as Brevo documents
         return contact
+
+    # -- POST /v3/contacts/batch ---------------------------------------------------------------
+
+    def _update_batch(self, request: FakeRequest) -> FakeResponse:
+        body = self._object(request, {"contacts"})
+        entries = body.get("contacts")
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise _bad("invalid_parameter", "contacts should be a non-empty array of objects")
+        keys: list[str] = []
+        for entry in entries:  # everything is checked before anything is written
+            unknown = sorted(set(entry) - BATCH_CONTACT_FIELDS)
+            if unknown:
+                raise _bad("invalid_parameter", f"{unknown[0]} is not a valid parameter")
+            if sum(name in entry for name in ("email", "id", "sms")) != 1:
+                raise _bad("invalid_parameter", "pass exactly one contact identifier: email, id or sms")
+            self._defined(entry.get("attributes"))
+            for field in ("listIds", "unlinkListIds"):
+                self._check_lists(entry.get(field, []))
+            keys.append(self._key_of(entry))
+        missing = [str(index) for index, key in enumerate(keys) if key not in self.contacts]
+        if missing:  # observed: the whole call fails, and nothing is updated
+            raise Reject(_error(404, "document_not_found", f"No contact found for indexes {','.join(missing)}"))
+        succeeded, failed = [], []
+        for entry, key in zip(entries, keys, strict=True):
+            if self.item_fault(entry) is not None:
+                failed.append(self.contacts[key]["id"])
+                continue
+            contact = self._upsert(key, None, entry.get("ext_id"), entry.get("attributes") or {}, empty_erases=True)
+            contact["listIds"] |= set(entry.get("listIds", []))
+            contact["listIds"] -= set(entry.get("unlinkListIds", []))
+            _set_flags(contact, entry)
+            succeeded.append(contact["id"])
+        if failed:
+            return FakeResponse.json(207, {"successIds": succeeded, "failureIds": failed})
+        return FakeResponse(204)
+
+    def _key_of(self, entry: dict[str, Any]) -> str:
+        """The contact an entry of a batch update names ('' for none)."""
+        if "email" in entry:
+            return str(entry["email"]).lower()
+        field, wanted = ("id", entry["id"]) if "id" in entry else ("SMS", entry.get("sms"))
+        found = (
+            k for k, c in self.contacts.items() if (c["id"] if field == "id" else c["attributes"].get("SMS")) == wanted
+        )
+        return next(found, "")
 
     # -- POST /v3/contacts/import --------------------------------------------------------------
 
@@ -323,6 +379,13 @@ class BrevoFake(BulkVendor):
             base = f"http://{host or 'api.brevo.com'}/v3/processes/{job.id}/report"
             view["info"] = {"import": {"invalid_emails_url": base}}
         return view
+
+
+def _set_flags(contact: dict[str, Any], body: dict[str, Any]) -> None:
+    """The blacklist flags a body sets (left out: unchanged)."""
+    for flag in ("emailBlacklisted", "smsBlacklisted"):
+        if isinstance(body.get(flag), bool):
+            contact[flag] = body[flag]
 
 
 def _report(job: Job) -> FakeResponse:

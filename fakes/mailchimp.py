@@ -6,6 +6,7 @@
 - ``POST /3.0/lists/{list}`` batch-subscribes up to 500 members synchronously, answering
   ``new_members``, ``updated_members`` and a per-member ``errors[]`` (``ERROR_CONTACT_EXISTS``
   without ``update_existing``).
+- ``POST /3.0/batches`` runs many operations as one asynchronous batch (``mailchimp_batches``).
 Auth is HTTP Basic with any user name and the key as password; errors are problem+json. The
 data centre is in the host name, which a redirect hides, so it is not checked here.
 """
@@ -20,7 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .bulk import EMAIL, BulkVendor, Reject
+from .bulk import EMAIL, BulkVendor, Job, JobTiming, Reject
+from .mailchimp_batches import RESULTS_PATH, BatchOperations
 from .server import FakeRequest, FakeResponse, RateLimit
 
 __all__ = ["MailchimpFake", "subscriber_hash"]
@@ -67,9 +69,16 @@ def _not_found() -> FakeResponse:
 class MailchimpFake(BulkVendor):
     name = "mailchimp"
 
-    def __init__(self, api_key: str = "0123456789abcdef0123456789abcdef-us21", lists: list[str] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        api_key: str = "0123456789abcdef0123456789abcdef-us21",
+        lists: list[str] | None = None,
+        *,
+        timing: JobTiming | None = None,
+    ) -> None:
+        super().__init__(timing=timing)
         self.api_key = api_key
+        self.batches = BatchOperations(self, self._route, _problem)
         self.lists: dict[str, dict[str, Any]] = {}
         for list_id in lists or []:
             self.add_list(list_id)
@@ -111,7 +120,8 @@ class MailchimpFake(BulkVendor):
         }
 
     def snapshot(self) -> dict[str, Any]:
-        return {"lists": self.contact_state()}
+        batches = {job.id: self.batches.view(job, "") for job in self.jobs.values()}
+        return {"lists": self.contact_state(), "batches": batches}
 
     def table(self) -> tuple[str, list[str], list[list[Any]]]:
         rows = [
@@ -124,6 +134,8 @@ class MailchimpFake(BulkVendor):
     # -- protocol ------------------------------------------------------------------------------
 
     def _authorized(self, request: FakeRequest) -> bool:
+        if request.path.startswith(RESULTS_PATH):
+            return True  # a batch's results: a storage link, signed in itself
         credentials = request.basic_credentials()
         return credentials is not None and credentials[1] == self.api_key  # any user name
 
@@ -134,6 +146,9 @@ class MailchimpFake(BulkVendor):
             401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter."
         )
 
+    def job_status(self, job: Job) -> str:
+        return str(self.batches.view(job, "")["status"])
+
     def rate_limited(self, request: FakeRequest, limit: RateLimit) -> FakeResponse:
         return _problem(429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.")
 
@@ -141,6 +156,8 @@ class MailchimpFake(BulkVendor):
         path, method = request.path.rstrip("/"), request.method
         if path == "/3.0/ping" and method == "GET":
             return FakeResponse.json(200, {"health_status": "Everything's Chimpy!"})
+        if self.batches.handles(path):
+            return self.batches.handle(request)
         found = re.fullmatch(r"/3\.0/lists/([^/]+)(?:/members/([^/]+)(/events)?)?", path)
         if not found:
             return _not_found()

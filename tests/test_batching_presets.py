@@ -1,6 +1,8 @@
-"""Every batched preset against its fake: one bad item, one refused item, a whole-batch 429, and
-a crash in the middle of a batch (a job is polled after it, never sent again; a synchronous batch
-is sent again, and lands the same). Mailjet's own, fuller versions are in test_batching.py.
+"""Every batched step against its preset's fake: one bad item, one refused item, a whole-batch 429,
+and a crash in the middle of a batch (a job is polled after it, never sent again; a synchronous
+batch is sent again, and lands the same). A preset with two batched steps has a scenario for
+each (``brevo_consent``, ``mailchimp_events``). Mailjet's own, fuller versions are in
+test_batching.py.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def identify(email: str, **traits: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Scenario:
-    """How to exercise one preset's batching against its fake."""
+    """How to exercise one batched step of a preset against its fake."""
 
     #: A pattern (re.search) of the bulk endpoint's path, and its method.
     bulk: str
@@ -55,6 +57,8 @@ class Scenario:
     #: A good event for an address (an identify, unless the preset wants another kind).
     make: Callable[..., dict[str, Any]] = identify
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The preset, when the scenario's name is not (a second batched step of it).
+    preset: str = ""
 
 
 def bulk_calls(server: FakeServer, scenario: Scenario) -> list[dict[str, Any]]:
@@ -96,6 +100,26 @@ def _mailgun_refuses(server: FakeServer, address: str) -> None:
     server.inject(Fault("status", status=400, times=99, path_contains="members.json", body_contains=encoded, body=body))
 
 
+def granted(email: str, **traits: Any) -> dict[str, Any]:
+    """An identify with granted marketing consent (Brevo lifts the blacklist in a second step)."""
+    return {**identify(email, **traits), "context": {"consent": {"canonical": {"marketing": True}}}}
+
+
+def _brevo_refuses_consent(server: FakeServer, address: str) -> None:
+    server.vendor.fail_item(f'"email": "{address}", "emailBlacklisted": false')  # type: ignore[attr-defined]
+
+
+def member_event(email: str, **traits: Any) -> dict[str, Any]:
+    """A track event (Mailchimp upserts the member, then posts the event), marked for a fault."""
+    local = email.partition("@")[0]
+    return {"type": "track", "event": "Signed Up", "properties": {"ref": f"ref-{local}"},
+            "context": {"traits": {"email": email, **traits}}}  # fmt: skip
+
+
+def _mailchimp_refuses_event(server: FakeServer, address: str) -> None:
+    server.vendor.fail_item(f"ref-{address.partition('@')[0]}")  # type: ignore[attr-defined]  # not the member
+
+
 #: What the fakes of bulk APIs that run jobs share: an item fault fails one item in the job's
 #: report; jobs can be held running; the bulk request is accepted with 202.
 JOBS: dict[str, Any] = {"refuse": _fail_item, "hold": _hold, "release": _release, "accepted": 202}
@@ -122,6 +146,26 @@ SCENARIOS: dict[str, Scenario] = {
         bad_reason="fails its item schema",
         refused_words="could not be imported",
         **JOBS,
+    ),
+    "brevo_consent": Scenario(
+        preset="brevo",
+        bulk="/v3/contacts/batch",
+        bad_event=granted("bad@example.com", plan={"tier": "gold"}),
+        bad_reason="fails its item schema",
+        refuse=_brevo_refuses_consent,
+        refused_words="failureIds",
+        accepted=204,
+        make=granted,
+    ),
+    "mailchimp_events": Scenario(
+        preset="mailchimp",
+        bulk=r"^/3\.0/batches$",
+        fault_path="/3.0/batches",
+        bad_event={**member_event("bad@example.com"), "timestamp": "yesterday"},
+        bad_reason="not an ISO-8601 time",
+        refused_words="could not be recorded",
+        make=member_event,
+        **{**JOBS, "refuse": _mailchimp_refuses_event, "accepted": 200},
     ),
     "mailchimp": Scenario(
         bulk=r"^/3\.0/lists/[^/]+$",
@@ -164,7 +208,8 @@ SCENARIOS: dict[str, Scenario] = {
 
 @pytest.fixture(params=sorted(SCENARIOS))
 def case(request: pytest.FixtureRequest, presets: dict[str, CompiledPreset]) -> tuple[CompiledPreset, Scenario]:
-    return presets[request.param], SCENARIOS[request.param]
+    scenario = SCENARIOS[request.param]
+    return presets[scenario.preset or request.param], scenario
 
 
 def test_one_bad_event_fails_alone_and_the_batch_goes(case: tuple[CompiledPreset, Scenario], tmp_path: Path) -> None:

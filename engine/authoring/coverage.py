@@ -32,6 +32,7 @@ from ..expr.templates import parse
 from ..jsonpointer import escape_pointer
 from ..preset.locate import display_path
 from ..preset.model import CompiledPreset, SelectorSpec
+from ..runtime.batch import render_item
 from ..runtime.build import build
 from ..runtime.decide import decide
 from ..runtime.decision import Plan
@@ -264,6 +265,12 @@ def _record_fields(report: CoverageReport, preset: CompiledPreset, plan: Plan) -
 def _record_steps(report: CoverageReport, preset: CompiledPreset, plan: Plan, case: GoldenCase) -> None:
     data = preset.source.data
     for index, step in enumerate(preset.steps):
+        if step.batch is not None and step.batch.only:  # sent only batched: a batch case covers it
+            if not case.batch:
+                continue
+            item = render_item(preset, plan, step, answers=case.answers, now=case.now)
+            report.hit("request", step.pointer if item is not None else f"{step.pointer}/when")
+            continue
         request = build(preset, plan, step, answers=case.answers, now=case.now)
         if request is None:
             report.hit("request", f"{step.pointer}/when")

@@ -121,6 +121,12 @@ def _requests(preset: CompiledPreset) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for step in preset.steps:
+        if step.batch is not None and step.batch.only:
+            lines.append(
+                f"| `{step.name}` | {step.role} | {_code(step.when_source or 'always')} | sent only batched (below) "
+                "| | |"
+            )
+            continue
         lines.append(
             f"| `{step.name}` | {step.role} | {_code(step.when_source or 'always')} | {_code(step.method_source)} "
             f"| {_code(step.url_source)} | {_code(step.schema_source)} |"
@@ -155,6 +161,10 @@ def _batching(preset: CompiledPreset) -> list[str]:
             f"- `{step.name}`: {_code(batch.request.method_source)} {_code(batch.request.url_source)}, {limit} "
             f"per request; the first event waits at most {batch.flush:g} s for others."
         )
+        if batch.only:
+            text += (
+                " It has no one-by-one form: with batching off it is not sent (the requests before it carry it all)."
+            )
         if batch.job is not None:
             job = batch.job
             text += (

@@ -14,8 +14,6 @@ run to apply when it reaches those events.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from ..runtime.build import assemble, failer
 from ..runtime.decision import redact
 from .deliver import Deliverer, Tally
 from .journal import Journal
+from .report import ReportError, is_archive, read_report
 from .retry import parse_body
 
 __all__ = ["FIRST_POLL_DIVISOR", "ItemError", "JobFailed", "JobReader", "origin", "resume"]
@@ -196,7 +195,12 @@ class JobReader:
                 if exc.stop:
                     raise
                 raise JobFailed(f"the per-item report could not be read: {exc.detail}", split=False) from None
-            context = {**context, "response": _report(answer.content, answer.content_type), "text": answer.text}
+            try:
+                report = read_report(answer.content, answer.content_type)
+            except ReportError as exc:
+                raise JobFailed(f"the per-item report could not be read: {exc}", split=False) from None
+            text = "" if is_archive(answer.content) else answer.text
+            context = {**context, "response": report, "text": text}
         errors = self._evaluate(spec.errors, context, "results.errors")
         if errors is None:
             return {}
@@ -214,9 +218,10 @@ class JobReader:
                 index = by_key.get(str(self._evaluate(spec.key, each, "results.key")))
             if index is None:
                 continue  # an error about no item of this batch
-            message = self._evaluate(spec.message, each, "results.message") if spec.message is not None else None
+            # The item is known to have failed: words that cannot be rendered fall back to the error itself.
+            message = _words(spec.message, each)
             text = message if isinstance(message, str) and message else json.dumps(error, ensure_ascii=False)[:500]
-            hint = self._evaluate(spec.hint, {**each, "message": text}, "results.hint") if spec.hint else None
+            hint = _words(spec.hint, {**each, "message": text})
             found[index] = ItemError(
                 redact(text, self._secrets), redact(" ".join(str(hint).split()), self._secrets) if hint else None
             )
@@ -246,19 +251,20 @@ class JobReader:
             raise JobFailed(f"the vendor's answer could not be read ({where}: {exc})", split=False) from None
 
 
+def _words(renderer: Any, context: Mapping[str, Any]) -> Any:
+    """A message or hint over a vendor's odd answer; None when it cannot be rendered."""
+    if renderer is None:
+        return None
+    try:
+        return renderer(context)
+    except Exception:
+        return None
+
+
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: where credentials may go."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _report(content: bytes, content_type: str) -> Any:
-    """A per-item report: its JSON, or for a CSV file (a vendor's error file) its
-    rows as mappings keyed by the header row."""
-    if "csv" not in content_type.lower():
-        return parse_body(content, content_type)
-    text = content.decode("utf-8-sig", "replace")
-    return [dict(row) for row in csv.DictReader(io.StringIO(text))]
 
 
 def resume(deliverer: Deliverer, journal: Journal, tally: Tally) -> int:

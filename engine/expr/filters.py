@@ -27,6 +27,17 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _from_json(value: Any) -> Any:
+    """JSON text parsed (a vendor answer that nests a JSON document as text); null for text that
+    is not JSON, so an odd answer reads as nothing rather than failing; other values as they are."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _to_number(value: Any) -> int | float | None:
     """A number, or a numeric string as a number. Anything else is an error, not 0."""
     if value is None or isinstance(value, bool):
@@ -206,6 +217,7 @@ def _compact(value: Any) -> Any:
 
 CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
     "to_json": to_json,
+    "from_json": _from_json,
     "to_number": _to_number,
     "normalize_email": _normalize_email,
     "path_segment": _path_segment,

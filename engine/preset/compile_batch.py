@@ -10,6 +10,8 @@ Names each part sees (checked here, at load time):
   status request; ``response`` (a status answer) for ``status`` and ``message``;
 - ``results``: ``response`` (the final answer, or the report's) and, per error, ``error``.
 
+A request without a ``url`` of its own is sent only batched (``BatchSpec.only``).
+
 Defaults come from the preset schema, the one place they are written.
 """
 
@@ -66,6 +68,13 @@ def compile_batch(
     if "item_schema" in raw:
         item_schema_path, item_validator = schema_validator(builder, raw["item_schema"], f"{pointer}/item_schema")
     limits = raw.get("limits", {})
+    only = "url" not in step
+    if only and "when" in raw:
+        builder.error(
+            f"{pointer}/when",
+            "a request with no `url` has no one-by-one form for the events `batch.when` leaves out",
+            hint="say which events it carries with the request's own `when`",
+        )
     job = _job(builder, raw["job"], shared, auth, step["name"], f"{pointer}/job") if "job" in raw else None
     results = None
     if "results" in raw:
@@ -85,6 +94,7 @@ def compile_batch(
         job=job,
         results=results,
         when=builder.expression(raw["when"], event_allowed, f"{pointer}/when") if "when" in raw else None,
+        only=only,
     )
 
 

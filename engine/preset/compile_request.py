@@ -35,7 +35,10 @@ def compile_steps(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed,
         pointer = f"/requests/{index}"
         if item["name"] in (step.name for step in steps):
             builder.error(f"{pointer}/name", f"duplicate request name '{item['name']}'")
-        step = compile_step(builder, item, {**allowed, **bound, "now": None}, auth, pointer, default_role="write")
+        source = (
+            _only_batched(builder, item, pointer) if "url" not in item and isinstance(item.get("batch"), dict) else item
+        )
+        step = compile_step(builder, source, {**allowed, **bound, "now": None}, auth, pointer, default_role="write")
         if step.bind is not None:
             if step.bind in allowed or step.bind in bound:
                 builder.error(f"{pointer}/as", f"'{step.bind}' is already a name templates use", hint="pick another")
@@ -44,11 +47,31 @@ def compile_steps(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed,
     return tuple(steps)
 
 
+#: What a request without a ``url`` may not say: it has no request of its own (``batch`` says it).
+_OWN_REQUEST = ("method", "headers", "encoding", "body", "schema", "auth", "as", "missing")
+
+
+def _only_batched(builder: Builder, raw: dict[str, Any], pointer: str) -> dict[str, Any]:
+    """A request sent only batched (no ``url``): its one-by-one parts must be absent; it compiles
+    with an empty URL, which ``build`` never renders (it skips such a request)."""
+    for key in _OWN_REQUEST:
+        if key in raw:
+            builder.error(
+                f"{pointer}/{key}",
+                f"a request with no `url` is sent only batched: it has no `{key}` of its own",
+                hint="give the request a `url` (its one-by-one form), or say this under `batch`",
+            )
+    return {**{k: v for k, v in raw.items() if k not in _OWN_REQUEST}, "method": "POST", "url": ""}
+
+
 def compile_step(
     builder: Builder, raw: dict[str, Any], allowed: Allowed, auth: Auths, pointer: str, *, default_role: str
 ) -> StepSpec:
     """One request; ``auth`` is used unless the request declares its own."""
-    method = raw["method"]
+    if "url" not in raw:  # only a request of `requests` that batches may leave it out
+        builder.error(pointer, "'url' is a required property")
+        raw = {**raw, "url": ""}
+    method = raw.get("method", "GET")
     if method not in METHODS and "{{" not in method:
         builder.error(f"{pointer}/method", f"unknown method {method!r}", hint=f"one of {', '.join(sorted(METHODS))}")
     body = raw.get("body")

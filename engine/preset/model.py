@@ -215,6 +215,9 @@ class BatchSpec:
     results: ResultsSpec | None = None
     #: Batch only the events for which this holds (the others send the request one by one).
     when: Renderer | None = None
+    #: The request has no one-by-one form (no ``url`` of its own): it is sent only batched, to
+    #: carry what an earlier request's bulk API cannot; without batching it is skipped.
+    only: bool = False
 
 
 @dataclass(frozen=True)

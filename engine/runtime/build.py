@@ -175,11 +175,15 @@ def failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> 
 def build(
     preset: CompiledPreset, plan: Plan, step: StepSpec, *, answers: Mapping[str, Any] | None = None, now: float
 ) -> Request | None:
-    """The request ``step`` makes for a ``send`` plan, or None when its ``when`` is false.
+    """The request ``step`` makes for a ``send`` plan, or None when its ``when`` is false (or
+    it is sent only batched: ``batch.only``).
 
     ``answers`` binds what earlier steps read (their ``as`` names); a read step whose
     answer is not given reads as null ("nothing there yet").
     """
+    if step.batch is not None and step.batch.only:  # no one-by-one form: it goes only in a batch
+        plan.trace.steps.append({"step": step.name, "effect": "skipped: it is sent only batched"})
+        return None
     context = {**plan.context, **answers_scope(preset, answers), "now": now}
     try:
         if step.when is not None and not step.when(context):
