@@ -19,6 +19,10 @@
     ├── Interrupted            the run was asked to stop (Ctrl-C, SIGTERM) before an event finished
     └── TransportError         no HTTP answer at all: a timeout or a connection error
 
+Internal signals derive from RelayError too, and never reach callers as such: delivery's
+``JobFailed`` and ``ReportError`` (an asynchronous job or its per-item report failed) become
+DeliveryErrors, and the collector's ``BodyError`` becomes an HTTP refusal.
+
 The compiler turns every TemplateError into a located PresetError, and the
 renderer every LeafRenderError into a RenderError, so callers of the public API
 only ever see PresetErrors, SettingsError, EventError, RenderError and the

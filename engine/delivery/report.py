@@ -25,6 +25,7 @@ import tarfile
 import zlib
 from typing import Any
 
+from ..errors import RelayError
 from .retry import parse_body
 
 __all__ = [
@@ -47,7 +48,7 @@ _GZIP = b"\x1f\x8b"
 _TAR_MAGIC_AT = 257  # "ustar" in a POSIX or GNU tar header
 
 
-class ReportError(ValueError):
+class ReportError(RelayError):
     """The report cannot be read (malformed, or over a named limit)."""
 
 

@@ -15,11 +15,13 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from ..errors import RelayError
+
 __all__ = ["BodyError", "nesting", "read_body"]
 
 
 @dataclass
-class BodyError(Exception):
+class BodyError(RelayError):
     """Why a body was refused: the HTTP status, a stable code, a message, and the limit's name."""
 
     status: int
