@@ -86,5 +86,8 @@ def redirects_for(preset: Any, target: str) -> dict[str, str]:
         if batch is not None:
             steps.append(batch.request)
             steps += [batch.job.poll] if batch.job else []
-            steps += [batch.results.request] if batch.results and batch.results.request else []
+            report = batch.results.request if batch.results else None
+            # A report link the answer hands back (``{{ response.errors_url }}``) needs no
+            # redirect: a fake hands back a link to itself. A fixed report URL does.
+            steps += [report] if report is not None and origin_pattern(report.url_source) != "*" else []
     return {origin: target for origin in sorted({origin_pattern(step.url_source) for step in steps})}

@@ -4,6 +4,7 @@ the golden pins it (method, path, query, headers, body) and ends delivered."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import subprocess
@@ -213,11 +214,20 @@ def _send_through(fake: subprocess.Popen[str], tmp_path: Path, settings: Path) -
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     log = requests.get(f"{url}/_fake/log", timeout=5).json()
-    # Batched (the default): the members in batch subscribe calls, then the member event on its own.
+    # Batched (the default): the members in batch subscribe calls, then the member event as an
+    # operation of a Batch Operations batch, polled until it finished.
     members = [e for e in log if e["path"] == "/3.0/lists/a1b2c3d4e5"]
-    events = [e for e in log if e["path"].endswith("/events")]
+    batches = [e for e in log if e["path"] == "/3.0/batches"]
+    polls = [e for e in log if e["path"].startswith("/3.0/batches/")]
     assert members and all((e["method"], e["status"]) == ("POST", 200) for e in members)
-    assert [(e["method"], e["status"]) for e in events] == [("POST", 204)] and len(log) == len(members) + 1
+    assert [(e["method"], e["status"]) for e in batches] == [("POST", 200)]
+    assert polls and all(e["method"] == "GET" for e in polls)
+    assert len(log) == len(members) + len(batches) + len(polls)
+    member = hashlib.md5(b"jane@example.com").hexdigest()  # the golden order_completed's contact
+    key = settings.read_text().split()[1]
+    events_url = f"{url}/3.0/lists/a1b2c3d4e5/members/{member}/events"
+    answer = requests.get(events_url, auth=("relay", key), timeout=5).json()
+    assert [e["name"] for e in answer["events"]] == ["order_completed"]  # the operation ran
 
 
 def test_a_specialised_fake_without_settings_takes_the_example_settings(tmp_path: Path) -> None:
