@@ -51,7 +51,7 @@ def test_hubspot_like_upserts_properties_and_also_changes_the_subscription(conse
     settings = preset.resolve_settings(HUBSPOT_SETTINGS, environ={})
     context = {} if consent is None else {"consent": {"canonical": {"marketing": consent}}}
     event = {"type": "identify", "traits": {"email": "ada@example.com", "first_name": "Ada"}, "context": context}
-    decision = relay.render(preset, event, settings)
+    decision = relay.render(preset, event, settings, trace=True)
     assert [r.step for r in decision.requests] == steps
     assert [s["step"] for s in decision.to_dict(trace=True)["trace"]["steps"]] == [
         "properties",

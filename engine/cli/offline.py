@@ -64,7 +64,8 @@ def render(
     """Show the request PRESET would send for one event, with the decision trace. Sends nothing."""
     preset = open_preset(preset_name, presets_root)
     settings, _ = read_settings(settings_path, preset)
-    decision = render_event(preset, read_event(event_source), settings)
+    shown = bool(trace) if output_format == "json" else trace is not False
+    decision = render_event(preset, read_event(event_source), settings, trace=shown)
     if output_format == "json":
         click.echo(json.dumps(decision.to_dict(trace=bool(trace)), ensure_ascii=False, indent=2))
         return

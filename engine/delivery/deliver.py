@@ -140,7 +140,8 @@ class Deliverer:
             for step in self.preset.steps:
                 step_name = step.name
                 if progress is not None and step.role != "read" and progress.done(step.name):
-                    plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
+                    if plan.trace is not None:
+                        plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
                     done_before += 1
                     continue
                 request = build(self.preset, plan, step, answers=answers, now=self.clock())

@@ -15,7 +15,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from ..errors import PresetError
-from ..expr import templates
 from ..expr.templates import REDACTED, Allowed, Renderer
 from .builder import Builder
 from .flow import credential_shown
@@ -111,7 +110,7 @@ def _validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, Bod
     try:
         schema = load_json_schema(schema_path)
         Draft202012Validator.check_schema(schema)
-        return schema_path, BodyValidator(schema, fast=templates.FAST_PATH)
+        return schema_path, BodyValidator(schema)
     except PresetError as exc:  # unreadable, past the file limit, or not UTF-8
         builder.error(pointer, f"request schema {relative}: {exc.message}", hint=exc.hint)
     except ValueError as exc:

@@ -9,162 +9,21 @@ encoding. Headers are rendered after the body is encoded and may read it as
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
 
-from ..errors import LeafRenderError, RenderError
-from ..expr.filters import to_json
-from ..expr.limits import text_size
-from ..expr.templates import REDACTED
-from ..preset.flow import MAX_REQUEST
-from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
-from .decide import RENDER_FAILURES, render_error
-from .decision import Plan, Request, Review
+from ..preset.model import CompiledPreset, StepSpec
+from ..preset.program_steps import credentials as _credentials
+from ..preset.program_steps import form_value
+from .decide import failure, render_error
+from .decision import Plan, Request
 
-__all__ = ["assemble", "build", "build_check_request", "form_value"]
-
-_CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
-Fail = Callable[[str, str], RenderError]
+__all__ = ["build", "build_check_request", "credentials", "form_value"]
 
 
-def form_value(value: Any) -> str:
-    """How one form field is written: booleans as true/false, objects as compact JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return to_json(value)
-    return str(value)
-
-
-_BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
-_BEARER_REVIEW: Review = ((("headers", "Authorization"), f"Bearer {REDACTED}"),)
-
-
-def _apply_auth(
-    auths: Auths, context: Mapping[str, Any], url: str, headers: dict[str, str]
-) -> tuple[str, set[str], str | None, Review]:
-    """Add the credential. Returns the URL, the credential headers, what a review shows for a
-    credential in the query string (``key=<redacted>``), and what it shows for a credential header."""
-    auth = next((a for when, a in auths if when is None or when(context)), None)
-    if auth is None:
-        return url, set(), None, ()
-    rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
-    if auth.kind == "basic":
-        headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
-        return url, {"Authorization"}, None, _BASIC_REVIEW
-    if auth.kind == "bearer":
-        headers["Authorization"] = f"Bearer {rendered['token']}"
-        return url, {"Authorization"}, None, _BEARER_REVIEW
-    if auth.kind == "api_key":
-        if auth.location == "header":
-            headers[auth.name] = str(rendered["value"])
-            return url, {auth.name}, None, ((("headers", auth.name), auth.shown),)
-        url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
-        return url, set(), f"{quote(auth.name)}={auth.shown}", ()
-    return url, set(), None, ()
-
-
-def _query_separator(url: str) -> str:
-    return "&" if urlsplit(url).query else "?"
-
-
-def _review(
-    step: StepSpec, context: Mapping[str, Any], url: str, query_credential: str | None, credential: Review
-) -> Review:
-    """What a review shows where the request holds a value derived from a secret (rendered
-    here, where the context is at hand; only for requests that have such values)."""
-    shown = {path: review(context) for path, review in step.secret_leaves}
-    shown.update(credential)
-    if query_credential is not None:
-        before = shown.get(("url",), url)
-        shown[("url",)] = f"{before}{_query_separator(before)}{query_credential}"
-    return tuple(shown.items())
-
-
-def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
-    if size > MAX_REQUEST:
-        raise fail(
-            step.pointer, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)"
-        )
-
-
-def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail, where: str) -> None:
-    for name, value in headers.items():
-        if not value.isascii():
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                field = f"{where}/auth" if name in credentials else f"{where}/headers/{name}"
-                raise fail(
-                    field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
-                ) from None
-
-
-@lru_cache(maxsize=64)
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
-def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Request:
-    """The request of ``step`` in ``context`` (no schema check; ``build`` adds it)."""
-    url = step.url(context)
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise fail(f"{step.pointer}/url", "the URL did not render to an absolute http(s) URL")
-    method = step.method(context)
-    if method not in METHODS:
-        raise fail(
-            f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}"
-        )
-    body = step.body(context) if step.body is not None else None
-    if step.check_size:  # before the body is encoded: a body can hold one long value many times
-        _check_size(step, fail, len(url) + text_size(body, MAX_REQUEST))
-    decoded: Any = None
-    content = b""
-    if body is not None and step.encoding == "form":
-        if not isinstance(body, dict):
-            raise fail(f"{step.pointer}/body", "a form body must be a mapping of field names to values")
-        decoded = {str(k): form_value(v) for k, v in body.items()}
-        content = urlencode(list(decoded.items())).encode("ascii")
-    elif body is not None:
-        decoded = body
-        content = to_json(body).encode("utf-8")
-    out_headers: dict[str, str] = {}
-    if body is not None:
-        out_headers["Content-Type"] = _CONTENT_TYPES[step.encoding]
-    headers = step.headers({**context, "content": content.decode("utf-8")})
-    for name, value in headers.items():
-        out_headers[name] = form_value(value)
-    plain_url = url
-    url, credential_headers, query_credential, credential = _apply_auth(step.auth, context, url, out_headers)
-    _check_headers(out_headers, credential_headers, fail, step.pointer)
-    if step.check_size:
-        _check_size(step, fail, len(url) + text_size(out_headers, MAX_REQUEST) + len(content))
-    return Request(
-        method=method,
-        url=url,
-        headers=out_headers,
-        body=decoded,
-        content=content,
-        encoding=step.encoding,
-        credential_headers=frozenset(credential_headers),
-        step=step.name,
-        role=step.role,
-        review=partial(_review, step, context, plain_url, query_credential, credential)
-        if step.secret_leaves or query_credential
-        else credential,
-    )
-
-
-def _failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> Fail:
-    def fail(field: str, message: str) -> RenderError:
-        return render_error(preset, field, message, secrets, event_ref)
-
-    return fail
+def _request(step: StepSpec, made: tuple[Any, ...]) -> Request:
+    method, url, headers, body, content, encoding, credentials, review = made
+    return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
 
 
 def build(
@@ -175,43 +34,65 @@ def build(
     ``answers`` binds what earlier steps read (their ``as`` names); a read step whose
     answer is not given reads as null ("nothing there yet").
     """
-    context = {**plan.context, **_answers(preset, answers), "now": now}
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = plan.fixed or program.fixed(plan.context.get("settings") or {}, preset.constants)
     try:
-        if step.when is not None and not step.when(context):
-            plan.trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
-            return None
-        request = assemble(step, context, fail=_failer(preset, plan.secrets, plan.event_ref))
-    except LeafRenderError as failure:
-        raise render_error(preset, failure.pointer, str(failure), plan.secrets, plan.event_ref) from None
-    except RENDER_FAILURES as exc:
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise render_error(preset, step.pointer, detail, plan.secrets, plan.event_ref) from None
-    errors = step.validator.errors(request.body) if step.validator is not None else []
-    if errors:
-        problems = [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors]
-        first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
-        raise render_error(
-            preset,
-            f"{step.pointer}/body" + "".join(f"/{part}" for part in first.absolute_path),
-            "the rendered body fails its request schema: " + "; ".join(sorted(problems)),
-            plan.secrets,
-            plan.event_ref,
-            schema=True,
-        )
-    plan.trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
+        made = program.steps[step.pointer](plan.context, answers, now, fixed)
+    except Exception as error:  # a template, or a request relay will not send: located
+        raise failure(preset, error, plan.secrets, plan.event_ref, step.pointer) from None
+    trace = plan.trace
+    if made is None:
+        if trace is not None:
+            trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
+        return None
+    request = _request(step, made)
+    if step.validator is not None:
+        _check_body(preset, plan, step, request.body)
+    if trace is not None:
+        trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
 
 
-def _answers(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
-    given = answers or {}
-    return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
+def _check_body(preset: CompiledPreset, plan: Plan, step: StepSpec, body: Any) -> None:
+    """Refuse a body the request's schema does not accept, naming every problem."""
+    validator = step.validator
+    assert validator is not None
+    if validator.accepts(body):
+        return
+    errors = validator.errors(body)
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors]
+    first = min(errors, key=lambda e: list(map(str, e.absolute_path))) if errors else None
+    raise render_error(
+        preset,
+        f"{step.pointer}/body" + "".join(f"/{part}" for part in (first.absolute_path if first else ())),
+        "the rendered body fails its request schema: " + ("; ".join(sorted(problems)) or validator.refusal(body)),
+        plan.secrets,
+        plan.event_ref,
+        schema=True,
+    )
 
 
 def build_check_request(
     preset: CompiledPreset, step: StepSpec, context: Mapping[str, Any], secrets: tuple[str, ...], now: float
 ) -> Request:
     """A preflight check's request, or its fix: the preset's auth, no request schema."""
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = program.fixed(context.get("settings") or {}, preset.constants)
     try:
-        return assemble(step, {**context, "now": now}, fail=_failer(preset, secrets, ""))
-    except LeafRenderError as failure:
-        raise render_error(preset, failure.pointer, str(failure), secrets, "") from None
+        made = program.steps[step.pointer](context, None, now, fixed)
+    except Exception as error:
+        raise failure(preset, error, secrets, "", step.pointer) from None
+    return _request(step, made)
+
+
+def credentials(
+    preset: CompiledPreset, step: StepSpec, context: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The credential headers and query parameters ``step`` carries in ``context`` (a settings
+    scope): what a fake of the vendor must accept."""
+    try:
+        return _credentials(step.auth, {**context, "now": 0.0})
+    except Exception as error:
+        raise failure(preset, error, (), "", f"{step.pointer}/auth") from None

@@ -100,13 +100,18 @@ class Plan:
     action: Literal["send", "drop"]
     reason: str | None
     rule: str | None
-    trace: Trace
+    #: Why, when asked for (``decide(..., trace=True)``): reviews want it, delivery does not.
+    trace: Trace | None
     secrets: tuple[str, ...] = ()
     context: dict[str, Any] = field(default_factory=dict)
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
     #: How errors name the event (its line or messageId), never a value from it.
     event_ref: str = ""
+    #: The values of the preset fixed for this run (its settings-only parts), for ``build``.
+    fixed: tuple[Any, ...] = field(default=(), repr=False)
+    #: The mapping chosen (None: no mapping took the event).
+    mapping: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,13 @@ class Decision:
     rule: str | None
     #: Every request the event makes, in order (none for a drop).
     requests: tuple[Request, ...]
-    trace: Trace
+    #: Why (None unless asked for: ``render(..., trace=True)``).
+    trace: Trace | None
     secrets: tuple[str, ...] = ()
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
-
-    @property
-    def mapping(self) -> str | None:
-        return self.trace.mapping
+    #: The mapping chosen (None: no mapping took the event).
+    mapping: str | None = None
 
     @property
     def request(self) -> Request | None:
@@ -138,7 +142,7 @@ class Decision:
             "rule": self.rule,
             "requests": [request.to_dict() for request in self.requests],
         }
-        if trace:
+        if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()  # paths and names from the preset: no values
         return out
 

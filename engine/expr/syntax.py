@@ -1,0 +1,80 @@
+"""Reading templates: Jinja's parser (each distinct source parsed once) and what can be
+told from a syntax tree alone."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from jinja2 import TemplateSyntaxError, nodes
+
+from ..errors import TemplateError
+from .sandbox import ENVIRONMENT
+
+__all__ = ["parse", "passes_through", "single_expression"]
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.DOTALL)
+
+
+def single_expression(source: str) -> str | None:
+    """The expression of a leaf that is exactly ``{{ expression }}`` (it keeps its type), else None."""
+    single = _SINGLE_EXPRESSION.match(source)
+    return single.group("expr").strip() if single else None
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> nodes.Template:
+    return ENVIRONMENT.parse(source)
+
+
+def parse(source: str) -> nodes.Template:
+    """The template's AST, parsed once per distinct source (trees are only read, never changed)."""
+    try:
+        return _parse_cached(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"Jinja syntax error: {exc.message}", line=exc.lineno or 1) from None
+    except RecursionError:
+        raise TemplateError("template limit: the template is nested too deeply") from None
+
+
+#: Filters whose result holds nothing but what their arguments held (a part, a selection,
+#: an order, a union): a value made by them is no bigger than what it was made from.
+_SUBSET_FILTERS = frozenset(
+    {"compact", "d", "default", "dictsort", "first", "last", "max", "merge", "min", "reject", "rejectattr"}
+    | {"select", "selectattr", "sort", "unique"}
+)
+
+
+def passes_through(node: nodes.Node) -> set[str] | None:
+    """The names an expression returns a value of as read, not built: ``name``,
+    ``name.attr``, ``name['key']``, a constant, a choice between those (``a or b``,
+    ``a if test else b``), or a part of them (``a | compact``, ``a | merge(b)``).
+    None when the expression builds its value."""
+    if isinstance(node, nodes.Filter) and node.name in _SUBSET_FILTERS and node.node is not None:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        parts = [node.node, *node.args, *(keyword.value for keyword in node.kwargs)]
+        found_all: set[str] = set()
+        for part in parts:
+            found = passes_through(part)
+            if found is None:
+                return None
+            found_all |= found
+        return found_all
+    if isinstance(node, (nodes.Or, nodes.And, nodes.CondExpr)):
+        choices = [node.left, node.right] if isinstance(node, (nodes.Or, nodes.And)) else [node.expr1, node.expr2]
+        names: set[str] = set()
+        for choice in choices:
+            if choice is not None:
+                found = passes_through(choice)
+                if found is None:
+                    return None
+                names |= found
+        return names
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+            return None
+        node = node.node
+    if isinstance(node, nodes.Name):
+        return {node.name}
+    return set() if isinstance(node, nodes.Const) else None
