@@ -44,6 +44,8 @@ __all__ = ["Compiler", "Scope", "evaluate_constant", "may_be_undefined"]
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "lteq": "<=", "gteq": ">=", "in": "in", "notin": "not in"}
 _BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**"}
+_NO_ELSE = "evaluated to false and no else section was defined."
+_ARITHMETIC = tuple(getattr(nodes, name) for name in _BINARY)
 #: Filters that may give an undefined value (an empty sequence's first item...).
 _UNDEFINED_FILTERS = frozenset({"first", "last", "min", "max", "default", "d"})
 #: Nodes that are values as written: nothing to fold.
@@ -68,6 +70,8 @@ class Scope:
     hoist: Callable[[str, bool], str] | None = None
     #: Jinja names of the template's own (``{% set %}``, loop targets) and their Python names.
     own: dict[str, str] = field(default_factory=dict)
+    #: Every name in ``names`` always holds a value (never undefined): no check is written.
+    complete: bool = False
 
 
 def _names_read(node: nodes.Node, out: dict[int, frozenset[str]]) -> frozenset[str]:
@@ -84,7 +88,9 @@ def _names_read(node: nodes.Node, out: dict[int, frozenset[str]]) -> frozenset[s
 def may_be_undefined(node: nodes.Node) -> bool:
     """Whether an expression can give an undefined value (which fails when it is the whole
     expression), rather than a value or an error."""
-    if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Call)):
+    if isinstance(node, nodes.Call):  # a mapping's get gives data (null when missing), never undefined
+        return not (isinstance(node.node, nodes.Getattr) and node.node.attr == "get")
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
         return True
     if isinstance(node, nodes.Filter):
         return node.name in _UNDEFINED_FILTERS
@@ -117,13 +123,15 @@ class Compiler:
         mapping the expression builds is measured (``checked``) against the limits."""
         _names_read(node, self.reads)
         code = self.expr(node, 0, whole=True)
-        if may_be_undefined(node) and not isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        known = isinstance(node, nodes.Name) and self.scope.complete and node.name in self.scope.names
+        if may_be_undefined(node) and not known and not isinstance(node, (nodes.Getattr, nodes.Getitem)):
             temp = self.writer.local("u")
             kinds = self.global_(_UNDEFINED_TYPES, "UNDEFINED")
-            code = f"({temp} if ({temp} := {code}).__class__ not in {kinds} else {self.global_(helpers.strict, 'strict')}({temp}))"
+            strict = self.global_(helpers.strict, "strict")
+            code = f"({temp} if ({temp} := {code}).__class__ not in {kinds} else {strict}({temp}))"
         if checked and isinstance(node, (nodes.List, nodes.Dict, nodes.Tuple)):
             code = f"{self.global_(limits.check_value, 'check_value')}({code})"
-        elif checked and isinstance(node, (nodes.Filter, nodes.Call, nodes.BinExpr)):
+        elif checked and isinstance(node, (nodes.Filter, nodes.Call, *_ARITHMETIC)):
             temp = self.writer.local("c")
             containers = self.global_(helpers.CONTAINERS, "CONTAINERS")
             check = self.global_(limits.check_value, "check_value")
@@ -277,9 +285,7 @@ class Compiler:
             no = self.expr(node.expr2, depth + 1)
         else:  # Jinja's own message, on its (not strict) undefined
             no = self.global_(
-                Undefined(
-                    f"the inline if-expression on line {node.lineno} evaluated to false and no else section was defined."
-                ),
+                Undefined(f"the inline if-expression on line {node.lineno} {_NO_ELSE}"),
                 "no_else",
             )
         return f"({yes} if {test} else {no})"
@@ -345,8 +351,14 @@ class Compiler:
         function = ENVIRONMENT.tests.get(node.name)
         if function is None:
             raise TemplateError(f"unknown test '{node.name}'", line=node.lineno or 1)
-        name = self.global_(function, f"test_{node.name}")
         value = self.expr(node.node, depth + 1)
+        if node.name in _IDENTITY_TESTS and not node.args and not node.kwargs and function is _JINJA_TESTS[node.name]:
+            # Jinja's none, true and false tests, as they are (a constant is tested now: Python
+            # refuses ``is`` with a literal)
+            if isinstance(node.node, nodes.Const):
+                return repr(function(node.node.value))
+            return f"({value} is {_IDENTITY_TESTS[node.name]})"
+        name = self.global_(function, f"test_{node.name}")
         return f"{name}({', '.join([*self._leading(function), value, *self._arguments(node, depth)])})"
 
     def _Call(self, node: nodes.Call, depth: int) -> str:
@@ -354,14 +366,40 @@ class Compiler:
         target = node.node
         plain = not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None and 1 <= len(node.args) <= 2
         if plain and isinstance(target, nodes.Getattr) and target.attr == "get":
-            # ``mapping.get(key)`` on a dict: what the sandbox's call would do, without the detour.
-            base, temp = self.expr(target.node, depth + 1), self._temp(depth)
-            args = ", ".join(self.expr(argument, depth + 1) for argument in node.args)
-            slow = f"{call}({self.global_(helpers.getattr_, 'getattr_')}({temp}, 'get'), {args})"
-            got = self.global_(helpers.bounded_get, "bounded_get")
-            return f"({got}({temp}, {args}) if ({temp} := {base}).__class__ is dict else {slow})"
+            # ``mapping.get(key)`` on a dict: what the sandbox's call would do, without the detour
+            # (a string it gives is within the limits, as the sandbox's call checks).
+            args = [self.expr(argument, depth + 1) for argument in node.args]
+            constant = _constant_dict(target.node)
+            if constant is not None:  # a mapping written in the template: made once
+                return f"{self.global_(constant, 'mapping')}.get({', '.join(args)})"
+            base, temp, got = self.expr(target.node, depth + 1), self._temp(depth), f"_g{depth}"
+            slow = f"{call}({self.global_(helpers.getattr_, 'getattr_')}({temp}, 'get'), {', '.join(args)})"
+            check = self.global_(limits.check_value, "check_value")
+            small = f"({got} := {temp}.get({', '.join(args)})).__class__ is not str or len({got}) <= {limits.MAX_TEXT}"
+            fast = f"({got} if {small} else {check}({got}))"
+            return f"({fast} if ({temp} := {base}).__class__ is dict else {slow})"
         function = self.expr(target, depth + 1)
         return f"{call}({', '.join([function, *self._arguments(node, depth)])})"
+
+
+_IDENTITY_TESTS = {"none": "None", "true": "True", "false": "False"}
+_JINJA_TESTS: dict[str, Any] = {name: ENVIRONMENT.tests[name] for name in _IDENTITY_TESTS}
+
+
+def _constant_dict(node: nodes.Node) -> dict[Any, Any] | None:
+    """A mapping literal of constants (``{'a': 1}``), as a dict; else None."""
+    if not isinstance(node, nodes.Dict):
+        return None
+    out = {}
+    for pair in node.items:
+        if not isinstance(pair.key, nodes.Const) or not isinstance(pair.value, nodes.Const):
+            return None
+        try:
+            out[pair.key.value] = pair.value.value
+        except TypeError:  # an unhashable key fails when it runs, as in Jinja
+            return None
+    return out
+
 
 def evaluate_constant(node: nodes.Node) -> Any:
     """Evaluate an expression that reads no name, through the compiled code (no folding).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import keyword
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import CodeType, TracebackType
@@ -38,7 +39,7 @@ def literal(value: Any) -> str | None:
     if value is None or kind is bool or kind is str or kind is int:
         return repr(value)
     if kind is float:
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else None
+        return repr(value) if not math.isnan(value) and value not in (float("inf"), float("-inf")) else None
     if kind is list or kind is tuple:
         items = [literal(item) for item in value]
         if any(item is None for item in items):

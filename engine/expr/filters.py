@@ -185,7 +185,7 @@ def _iso8601(value: Any, tz: str | None = None) -> str | None:
 
 
 def _hmac_sha256(value: Any, key: Any) -> str:
-    return _hmac.new(str(key).encode(), str(value).encode(), hashlib.sha256).hexdigest()
+    return _hmac.digest(str(key).encode(), str(value).encode(), "sha256").hex()
 
 
 def _merge(base: Any, override: Any) -> dict[str, Any]:

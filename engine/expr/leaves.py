@@ -75,6 +75,15 @@ def leaf_ast(text: str) -> tuple[str, nodes.Node]:
     return "text", parse(text)
 
 
+def fixed_for_run(text: str, scope: Scope) -> bool:
+    """Whether a template string reads only names fixed for a run and has no statements
+    (its value can then be computed once per run, in the caller's ``hoist``)."""
+    if not names_of(text) <= scope.fixed:
+        return False
+    kind, node = leaf_ast(text)
+    return kind == "value" or all(isinstance(part, nodes.Output) for part in node.body)  # type: ignore[attr-defined]
+
+
 def names_of(text: str) -> frozenset[str]:
     """The names a template string reads (those it sets itself included)."""
     return frozenset(node.name for node in parse(text).find_all(nodes.Name) if node.ctx == "load")
@@ -129,6 +138,8 @@ def write_tree(
         previous, writer.origin = writer.origin, origin
         try:
             code = write_value(module, writer, tree, scope)
+            if scope.hoist is not None and fixed_for_run(tree, scope):
+                code = scope.hoist(code, True)
             local = writer.local("v")
             writer.line(f"{local} = {code}")
         finally:

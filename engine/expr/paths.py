@@ -49,7 +49,7 @@ def plain_path(expression: str) -> tuple[str, ...] | None:
     return _fields(tree)
 
 
-def _fields(node: dict[str, Any]) -> tuple[str, ...] | None:
+def _fields(node: Any) -> tuple[str, ...] | None:
     if node.get("type") == "field":
         return (node["value"],)
     if node.get("type") == "subexpression":

@@ -339,7 +339,7 @@ def _make_environment() -> BoundedSandbox:
         env.filters[name] = bound(original) if bound is not None else original
     for name, make in NULL_AWARE.items():  # null is "not there": default, defined and map agree
         target = env.tests if name in env.tests else env.filters
-        target[name] = make(target[name])
+        target[name] = make(target[name])  # type: ignore[arg-type]
     env.tests["valid_email"] = is_valid_email
     env.globals.clear()  # no range/dict/lipsum/cycler: presets get data, not toys
     return env

@@ -210,5 +210,3 @@ def _stored(body: list[nodes.Node]) -> list[str]:
     for node in body:
         visit(node)
     return list(found)
-
-

@@ -71,10 +71,29 @@ def passes_through(node: nodes.Node) -> set[str] | None:
                     return None
                 names |= found
         return names
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and node.node.attr == "get":
+        if node.kwargs or node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        found_get: set[str] = set()  # a mapping's value, or the default given
+        for part in (node.node.node, *node.args[1:]):
+            inner = passes_through(part)
+            if inner is None:
+                return None
+            found_get |= inner
+        return found_get
     while isinstance(node, (nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
             return None
         node = node.node
     if isinstance(node, nodes.Name):
         return {node.name}
-    return set() if isinstance(node, nodes.Const) else None
+    return set() if isinstance(node, nodes.Const) or _constant_literal(node) else None
+
+
+def _constant_literal(node: nodes.Node) -> bool:
+    """A list, tuple or mapping written out of constants: as big as its source, no bigger."""
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        return all(isinstance(item, nodes.Const) for item in node.items)
+    if isinstance(node, nodes.Dict):
+        return all(isinstance(p.key, nodes.Const) and isinstance(p.value, nodes.Const) for p in node.items)
+    return False

@@ -135,7 +135,7 @@ def compile_auths(builder: Builder, raw: Any, allowed: Allowed, pointer: str) ->
 
 
 def _auth(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str) -> AuthSpec:
-    fields = {}
+    fields: dict[str, Renderer] = {}
     for field in _TEMPLATE_AUTH_FIELDS.get(raw["type"], ()):
         source = raw.get(field)
         if source is None:

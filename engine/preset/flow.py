@@ -87,6 +87,10 @@ def _passed(node: nodes.Node) -> set[tuple[str, str]] | None:
     if isinstance(node, nodes.CondExpr):
         otherwise = _passed(node.expr2) if node.expr2 is not None else None
         return (_passed(node.expr1) or set()) | (otherwise or set())
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):  # mapping.get(key): a part of it
+        return (_passed(node.node.node) or set()) | {
+            found for arg in node.args[1:] for found in (_passed(arg) or set())
+        }
     key = ""
     while isinstance(node, (nodes.Getattr, nodes.Getitem)):
         key = node.attr if isinstance(node, nodes.Getattr) else str(node.arg.value)  # type: ignore[attr-defined]

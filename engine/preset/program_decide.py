@@ -71,20 +71,38 @@ class _Decide:
         writer, target = self.writer, f"n_{spec.name}"
         previous, writer.origin = writer.origin, self.origin(f"/selectors/{spec.name}")
         for index, (path, search) in enumerate(spec.pairs):
-            code = self.path(path, search)
             if index == 0:
-                writer.line(f"{target} = {code}")
+                writer.line(f"{target} = {self.path(path, search)}")
                 self.transform(spec, target)
                 continue
             writer.line(f"if {target} is None:")
-            with writer.block():
-                writer.line(f"{target} = {code}")
+            with writer.block():  # a fallback: what it reads is read here, only when it is needed
+                known = set(self.computed)
+                writer.line(f"{target} = {self.path(path, search)}")
                 self.transform(spec, target)
+                self.computed = known
         if spec.default is not None:
             writer.line(f"if {target} is None:")
             with writer.block():
                 writer.line(f"{target} = {literal(spec.default) or self.module.name(spec.default, 'default')}")
         writer.origin = previous
+
+    def prefix(self, parts: tuple[str, ...]) -> str:
+        """The local holding the value at ``parts`` in the event (computed here, once)."""
+        local = "_e_" + "_".join(f"{len(part)}{''.join(c if c.isalnum() else '_' for c in part)}" for part in parts)
+        if "." + local not in self.computed:
+            self.computed.add("." + local)  # a name no selector has
+            self.writer.line(f"{local} = {self.field(parts[:-1], parts[-1])}")  # read once: several paths pass here
+        return local
+
+    def field(self, parents: tuple[str, ...], key: str) -> str:
+        """A JMESPath field of the value at ``parents`` (the event itself when empty)."""
+        if not parents:
+            return f"n_event.get({key!r})"  # the event is a mapping
+        holder = self.prefix(parents)
+        field = self.module.name(_field, "field")
+        other = f"None if {holder} is None else {field}({holder}, {key!r})"
+        return f"({holder}.get({key!r}) if {holder}.__class__ is dict else {other})"
 
     def transform(self, spec: SelectorSpec, target: str) -> None:
         transform = spec.transform
@@ -100,11 +118,7 @@ class _Decide:
         parts = plain_path(path)
         if parts is None:
             return f"{self.module.name(search, 'jmespath')}(n_event)"
-        field = self.module.name(_field, "field")
-        code = f"n_event.get({parts[0]!r})"  # the event is a mapping
-        for part in parts[1:]:
-            code = f"(_p.get({part!r}) if (_p := {code}).__class__ is dict else None if _p is None else {field}(_p, {part!r}))"
-        return code
+        return self.field(parts[:-1], parts[-1])
 
     # -- the whole function ---------------------------------------------------------
 

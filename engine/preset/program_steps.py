@@ -24,7 +24,7 @@ from ..errors import LeafRenderError
 from ..expr import helpers
 from ..expr.codegen import Scope
 from ..expr.emit import Module, Origin, Writer, literal
-from ..expr.leaves import Leaf, context_names, has_template, leaf_ast, names_of, write_tree, write_value
+from ..expr.leaves import Leaf, context_names, fixed_for_run, has_template, write_tree, write_value
 from ..expr.limits import text_size
 from ..expr.templates import REDACTED
 from .flow import MAX_REQUEST
@@ -91,8 +91,8 @@ def _form_name(name: str) -> str:
     return quote_plus(name)
 
 
-def encode_form(body: Any, pointer: str) -> tuple[dict[str, str], bytes]:
-    """A form body's fields as text, and its bytes (as ``urlencode`` writes them)."""
+def encode_form(body: Any, pointer: str) -> tuple[dict[str, str], str]:
+    """A form body's fields as text, and its encoded text (as ``urlencode`` writes it: ASCII)."""
     if not isinstance(body, dict):
         raise Refusal(pointer, "a form body must be a mapping of field names to values")
     decoded: dict[str, str] = {}
@@ -101,7 +101,7 @@ def encode_form(body: Any, pointer: str) -> tuple[dict[str, str], bytes]:
         name, text = str(key), form_value(value)
         decoded[name] = text
         parts.append(_form_name(name) + "=" + (text if _SAFE_FORM.fullmatch(text) else quote_plus(text)))
-    return decoded, "&".join(parts).encode("ascii")
+    return decoded, "&".join(parts)
 
 
 def header_value(value: Any, pointer: str, name: str) -> str:
@@ -193,7 +193,9 @@ class _Step:
         self.reads = set().union(*(leaf.names for leaf in leaves)) if leaves else set()
         names = self.reads | {"now", "content"}
         dicts = frozenset({"settings", "constants", "fields"})
-        self.scope = Scope(context_names(names), dicts=dicts, fixed=FIXED, hoist=hoister)
+        # complete: a plan's context holds every name its requests read (a hand-made context that
+        # does not fails where the name is read, as undefined)
+        self.scope = Scope(context_names(names), dicts=dicts, fixed=FIXED, hoist=hoister, complete=True)
 
     def leaves(self) -> list[Leaf]:
         step = self.step
@@ -215,15 +217,12 @@ class _Step:
         source = leaf.source if isinstance(leaf, Leaf) else leaf
         if not isinstance(source, str) or not has_template(source):
             return (literal(source) or self.name(source, "const")), True
-        kind, node = leaf_ast(source)
-        statements = kind == "text" and not all(type(part).__name__ == "Output" for part in node.body)  # type: ignore[attr-defined]
         previous, self.writer.origin = self.writer.origin, self.origin(pointer)
         self.hoister.origin = self.writer.origin
         try:
-            if names_of(source) <= FIXED and not statements:
+            if fixed_for_run(source, self.scope):
                 return self.hoister(write_value(self.module, self.writer, source, self.scope), True), True
-            code = write_tree(self.module, self.writer, source, self.scope, pointer, self.where)
-            return code, False
+            return write_tree(self.module, self.writer, source, self.scope, pointer, self.where), False
         finally:
             self.writer.origin = previous
 
@@ -257,7 +256,8 @@ class _Step:
             writer.line(f"{self.name(check_size, 'check_size')}({size}, {pointer!r})")
         review = "_credential"
         if step.secret_leaves or self.query:
-            review = f"{self.name(partial, 'partial')}({self.name(review_of, 'review_of')}, STEP, c, answers or {{}}, now, _plain_url, _shown_query, _credential)"
+            later = f"{self.name(review_of, 'review_of')}, STEP, c, answers or {{}}, now, _plain_url, _shown_query"
+            review = f"{self.name(partial, 'partial')}({later}, _credential)"
         writer.line(f"return (_method, _url, _headers, _decoded, _content, {step.encoding!r}, _credentials, {review})")
         function = self.module.fresh(f"step_{step.name}")
         self.module.add(
@@ -289,6 +289,7 @@ class _Step:
         if not isinstance(step.body, Leaf):
             writer.line("_decoded = None")
             writer.line("_content = b''")
+            writer.line("n_content = ''")
             return
         code = write_tree(self.module, writer, step.body.source, self.scope, f"{pointer}/body", self.where)
         writer.line(f"_body = {code}")
@@ -296,12 +297,12 @@ class _Step:
             size = f"len(_url) + {self.name(text_size, 'text_size')}(_body, {MAX_REQUEST})"
             writer.line(f"{self.name(check_size, 'check_size')}({size}, {pointer!r})")
         if step.encoding == "form":
-            writer.line(f"_decoded, _content = {self.name(encode_form, 'encode_form')}(_body, {pointer + '/body'!r})")
+            writer.line(f"_decoded, n_content = {self.name(encode_form, 'encode_form')}(_body, {pointer + '/body'!r})")
+            writer.line("_content = n_content.encode('ascii')")
         else:
             writer.line("_decoded = _body")
-            writer.line(
-                f"_content = b'' if _body is None else {self.name(_encode_json, 'encode_json')}(_body).encode()"
-            )
+            writer.line(f"n_content = '' if _body is None else {self.name(_encode_json, 'encode_json')}(_body)")
+            writer.line("_content = n_content.encode()")  # the one copy: text to bytes
 
     def headers(self) -> None:
         step, writer = self.step, self.writer
@@ -310,8 +311,6 @@ class _Step:
         if isinstance(step.body, Leaf):
             content_type = repr(_CONTENT_TYPES[step.encoding])
             writer.line(f"if _decoded is not None: _headers['Content-Type'] = {content_type}")
-        if "content" in self.reads:
-            writer.line("n_content = _content.decode()")
         source = step.headers.source if isinstance(step.headers, Leaf) else step.headers
         check = self.name(header_value, "header_value")
         if isinstance(source, dict):

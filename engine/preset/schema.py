@@ -157,7 +157,7 @@ class BodyValidator:
             if self._fast is not None:
                 self._fast(body)
         except fastjsonschema.JsonSchemaException as exc:
-            return str(exc.message)
+            return str(exc.message)  # type: ignore[attr-defined]
         return "refused"
 
     def _content_errors(self, body: Any) -> list[ValidationError]:

@@ -15,7 +15,7 @@ from typing import Any
 from ..preset.model import CompiledPreset, StepSpec
 from ..preset.program_steps import credentials as _credentials
 from ..preset.program_steps import form_value
-from .decide import failure, render_error
+from .decide import failure, reference, render_error
 from .decision import Plan, Request
 
 __all__ = ["build", "build_check_request", "credentials", "form_value"]
@@ -40,13 +40,15 @@ def build(
     try:
         made = program.steps[step.pointer](plan.context, answers, now, fixed)
     except Exception as error:  # a template, or a request relay will not send: located
-        raise failure(preset, error, plan.secrets, plan.event_ref, step.pointer) from None
+        event_ref = plan.event_ref or reference(plan.context.get("event"))
+        raise failure(preset, error, plan.secrets, event_ref, step.pointer) from None
     trace = plan.trace
     if made is None:
         if trace is not None:
             trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
         return None
-    request = _request(step, made)
+    method, url, headers, body, content, encoding, credentials, review = made
+    request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
     if step.validator is not None:
         _check_body(preset, plan, step, request.body)
     if trace is not None:
@@ -68,7 +70,7 @@ def _check_body(preset: CompiledPreset, plan: Plan, step: StepSpec, body: Any) -
         f"{step.pointer}/body" + "".join(f"/{part}" for part in (first.absolute_path if first else ())),
         "the rendered body fails its request schema: " + ("; ".join(sorted(problems)) or validator.refusal(body)),
         plan.secrets,
-        plan.event_ref,
+        plan.event_ref or reference(plan.context.get("event")),
         schema=True,
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "deep_merge",
     "enabled_by_integrations",
     "failure",
+    "reference",
     "render_error",
 ]
 
@@ -98,14 +99,19 @@ def decide(
     the selectors' paths, the rules that fired): for reviews, not for delivery.
     """
     secrets = settings.secrets
-    if not isinstance(event, Mapping):
+    if event.__class__ is not dict and not isinstance(event, Mapping):
         raise render_error(preset, "/", "an event must be a JSON object", secrets, event_ref)
-    event_ref = event_ref or _reference(event)
-    names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
-    if not enabled_by_integrations(event, names):
-        return Plan(
-            "drop", DISABLED_BY_INTEGRATIONS, "integrations", Trace() if trace else None, secrets, event_ref=event_ref
-        )
+    if event.get("integrations"):
+        names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
+        if not enabled_by_integrations(event, names):
+            return Plan(
+                "drop",
+                DISABLED_BY_INTEGRATIONS,
+                "integrations",
+                Trace() if trace else None,
+                secrets,
+                event_ref=event_ref,
+            )
     program = preset.program
     assert program is not None, "a preset is compiled when it loads"
     fixed = program.fixed(settings.values, preset.constants)
@@ -115,9 +121,9 @@ def decide(
             event, settings.values, preset.constants, fixed, rules
         )
     except Exception as error:  # any failure of a template or path: located at its line
-        raise failure(preset, error, secrets, event_ref, "/") from None
+        raise failure(preset, error, secrets, event_ref or reference(event), "/") from None
     found = Trace(_selector_paths(preset, event), mapping, rules or []) if trace else None
-    return Plan(action, reason, rule, found, secrets, context or {}, order_key, event_ref, fixed, mapping)
+    return Plan(action, reason, rule, found, secrets, context, order_key, event_ref, fixed, mapping)
 
 
 def _selector_paths(preset: CompiledPreset, event: Mapping[str, Any]) -> dict[str, str | None]:
@@ -138,7 +144,7 @@ def _path_taken(selector: SelectorSpec, event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _reference(event: Mapping[str, Any]) -> str:
+def reference(event: Any) -> str:
     """How an error names the event: its messageId (never a value from it)."""
-    message_id = event.get("messageId")
+    message_id = event.get("messageId") if isinstance(event, Mapping) else None
     return f"messageId {message_id}" if isinstance(message_id, str) else ""
