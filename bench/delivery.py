@@ -113,7 +113,7 @@ def relay_run(preset: CompiledPreset, settings: Settings, lines: bytes, events: 
                 preset,
                 settings,
                 io.BytesIO(lines),
-                options=RunOptions(rate=1e6, burst=1000),
+                options=RunOptions(rate=1e6, burst=1000, batch=False),  # per request, as the baselines send
                 concurrency=concurrency,
                 journal_path=Path(scratch) / "journal.sqlite",
                 dead_letter_path=Path(scratch) / "dead.ndjson",

@@ -10,6 +10,8 @@ Figures (``--only NAME``):
   delivery  `relay send` to a local fake vs keep-alive http.client and vs requests, at 1/8/32
   memory    peak RSS streaming 1,000,000 events through `relay send --dry-run` vs 10,000 events
   goldens   wall time of the golden suite (reported, so growth shows)
+  batch     per batched preset: HTTP requests per 10,000 events, client CPU per event and
+            throughput at the vendor's rate limit, batched vs one request per event
 
 relay and each baseline run in interleaved rounds; a ratio is the median of the rounds' ratios,
 with their spread beside it. ``--quick`` shrinks every workload, for a smoke run.
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .batching import figure_batching
 from .common import ROOT, Row
 from .delivery import figure_delivery
 from .peers import figure_peers
@@ -46,6 +49,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "memory": figure_memory,
     "goldens": figure_goldens,
     "service": figure_service,
+    "batch": figure_batching,
 }
 
 

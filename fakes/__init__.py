@@ -81,4 +81,10 @@ def redirects_for(preset: Any, target: str) -> dict[str, str]:
     """``--redirect`` pairs sending every URL the preset's requests and checks can render
     to (templated hosts included) to ``target``."""
     steps = [*preset.steps, *(c.request for c in preset.checks), *(c.fix for c in preset.checks if c.fix)]
+    for step in preset.steps:  # a step's bulk request, its job's status request, its error report
+        batch = step.batch
+        if batch is not None:
+            steps.append(batch.request)
+            steps += [batch.job.poll] if batch.job else []
+            steps += [batch.results.request] if batch.results and batch.results.request else []
     return {origin: target for origin in sorted({origin_pattern(step.url_source) for step in steps})}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import Mapping
 from email.utils import formatdate, parseaddr
@@ -42,6 +43,9 @@ class MailgunFake(FakeVendor):
             raise ValueError("omitted_subscribed is 'keep' or 'reset'")
         self.omitted_subscribed = omitted_subscribed
         self.lists: dict[str, dict[str, Any]] = {}
+        #: members.json calls, by size; above 100 members the import lands this much later.
+        self.bulk_calls: list[int] = []
+        self.background_seconds = 0.2
         for address in lists or []:
             self.add_list(address)
 
@@ -213,6 +217,8 @@ class MailgunFake(FakeVendor):
             lst["members"][new.lower()] = member
 
     def _add_many(self, lst: dict[str, Any], fields: dict[str, str]) -> FakeResponse:
+        """members.json: up to 1,000 members; every one is checked before any is written (a bad
+        one refuses the call). Above 100 the import runs in the background (``task-id``)."""
         try:
             members = json.loads(fields.get("members", ""))
         except ValueError:
@@ -222,24 +228,42 @@ class MailgunFake(FakeVendor):
         if len(members) > 1000:
             raise _BadRequest("'members' parameter should contain at most 1000 items")
         upsert = _bool(fields.get("upsert"), "upsert", default=False)
+        checked = []
         for item in members:
-            data = {"address": item} if isinstance(item, str) else dict(item)
+            data = {"address": item} if isinstance(item, str) else dict(item) if isinstance(item, dict) else {}
             address = _address(data.get("address"))
-            existing = lst["members"].get(address.lower())
-            if existing is not None and not upsert:
-                continue  # the bulk endpoint skips duplicates silently
-            if existing is None:
-                existing = _new_member(lst, address)
             form = {
                 k: (json.dumps(v) if k == "vars" else str(v).lower() if isinstance(v, bool) else v)
                 for k, v in data.items()
                 if k != "address"
             }
-            self._apply(existing, form, replace_address=False, lst=lst)
-        body: dict[str, Any] = {"list": _list_view(lst), "message": "Mailing list has been updated"}
-        if len(members) > 100:
-            body = {"list": _list_view(lst), "message": "Mailing list upload started in background", "task-id": "4321"}
+            if "subscribed" in form:
+                _bool(form["subscribed"], "subscribed", default=True)
+            if "vars" in form:
+                _vars(form["vars"])
+            checked.append((address, form))
+        self.bulk_calls.append(len(members))
+        if len(members) <= 100:
+            self._import(lst, checked, upsert)
+            return FakeResponse.json(200, {"list": _list_view(lst), "message": "Mailing list has been updated"})
+        task = threading.Timer(self.background_seconds, self._import_later, (lst, checked, upsert))
+        task.daemon = True
+        task.start()
+        body = {"list": _list_view(lst), "message": "Mailing list upload started in background", "task-id": "4321"}
         return FakeResponse.json(200, body)
+
+    def _import_later(self, lst: dict[str, Any], checked: list[tuple[str, dict[str, Any]]], upsert: bool) -> None:
+        with self.lock:
+            self._import(lst, checked, upsert)
+
+    def _import(self, lst: dict[str, Any], checked: list[tuple[str, dict[str, Any]]], upsert: bool) -> None:
+        for address, form in checked:
+            existing = lst["members"].get(address.lower())
+            if existing is not None and not upsert:
+                continue  # the bulk endpoint skips duplicates silently
+            if existing is None:
+                existing = _new_member(lst, address)
+            self._apply(existing, form, replace_address=False, lst=lst)
 
 
 def _new_member(lst: dict[str, Any], address: str) -> dict[str, Any]:

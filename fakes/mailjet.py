@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from itertools import count
 from typing import Any
 
+from .mailjet_bulk import BulkJobs
 from .server import FakeRequest, FakeResponse, FakeVendor, RateLimit
 
 __all__ = ["MailjetFake"]
@@ -45,10 +46,10 @@ class MailjetFake(FakeVendor):
         self.contacts: dict[str, dict[str, Any]] = {}
         self.memberships: dict[tuple[int, str], bool] = {}  # (list, email) -> subscribed
         self.metadata: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[int, dict[str, Any]] = {}
         self._ids = count(1505363094)
         self._meta_ids = count(1)
-        self._job_ids = count(35800)
+        #: managemanycontacts: asynchronous jobs (fakes/mailjet_bulk.py).
+        self.bulk = BulkJobs(self._apply_bulk, self._bulk_problems)
         for list_id in lists or []:
             self.add_list(list_id)
         for name, datatype in (properties or {}).items():
@@ -68,6 +69,7 @@ class MailjetFake(FakeVendor):
         return row
 
     def configure(self, settings: dict[str, Any]) -> None:
+        self.bulk.polls_to_finish = int(settings.get("polls_to_finish", self.bulk.polls_to_finish))
         self.api_key = settings.get("api_key", self.api_key)
         self.secret_key = settings.get("secret_key", self.secret_key)
         for list_id in settings.get("lists", []):
@@ -122,7 +124,7 @@ class MailjetFake(FakeVendor):
     def _authorized(self, request: FakeRequest) -> bool:
         return request.basic_credentials() == (self.api_key, self.secret_key)
 
-    def handle(self, request: FakeRequest) -> FakeResponse:
+    def handle(self, request: FakeRequest) -> FakeResponse | None:
         if not self._authorized(request):
             return FakeResponse(
                 401,
@@ -130,6 +132,10 @@ class MailjetFake(FakeVendor):
                 {"Content-Type": "text/html", "WWW-Authenticate": 'Basic realm="Provide an apiKey and secretKey"'},
             )
         path = request.path.lower().rstrip("/")
+        data = re.fullmatch(r"/v3/data/batchjob/(\d+)/jsonerror/application:json/last", path)
+        if data is not None and request.method == "GET":
+            errors = self.bulk.errors(int(data.group(1)))
+            return FakeResponse.json(200, errors) if errors is not None else _error(404, "Object not found")
         if not path.startswith("/v3/rest/"):
             return FakeResponse(404, _HTML_404, {"Content-Type": "text/html"})
         parts = path.removeprefix("/v3/rest/").split("/")
@@ -258,17 +264,21 @@ class MailjetFake(FakeVendor):
     def _contact_row(self, contact: dict[str, Any]) -> dict[str, Any]:
         return {"ID": contact["ID"], "Email": contact["Email"], "Name": contact["Name"]}
 
-    def _bulk(self, request: FakeRequest, rest: list[str], list_id: int | None) -> FakeResponse:
+    def _bulk(self, request: FakeRequest, rest: list[str], list_id: int | None) -> FakeResponse | None:
         if request.method == "GET" and len(rest) == 1 and rest[0].isdigit():
-            job = self.jobs.get(int(rest[0]))
-            return _packet(200, [job]) if job else _error(404, "Object not found")
+            row = self.bulk.status(int(rest[0]))
+            return _packet(200, [row]) if row else _error(404, "Object not found")
         if request.method != "POST" or rest:
             return _error(404, "Object not found")
         body = self._body(request)
         if isinstance(body, FakeResponse):
             return body
+        allowed = {"Action", "Contacts"} if list_id is not None else {"ContactsLists", "Contacts"}
+        unknown = [key for key in body if key not in allowed]
+        if unknown:
+            return _error(400, f'Invalid json input: object ""->"TContact" has no property "{unknown[0]}"')
         contacts = body.get("Contacts")
-        if not isinstance(contacts, list):
+        if not isinstance(contacts, list) or not contacts:
             return _error(400, "Object properties invalid", {"Contacts": "MJ03 A non-empty value is required"})
         targets: list[tuple[int, str]] = []
         if list_id is not None:
@@ -281,28 +291,15 @@ class MailjetFake(FakeVendor):
             if int(entry.get("ListID", -1)) not in self.lists or entry.get("Action") not in _ACTIONS:
                 return _error(400, "Object properties invalid", {"ContactsLists": "invalid list or action"})
             targets.append((int(entry["ListID"]), entry["Action"]))
-        errors = []
-        for item in contacts:
-            problems = self._validate_contact(
-                item if isinstance(item, dict) else {}, {"Email", "Name", "Properties", "IsExcludedFromCampaigns"}
-            )
-            if problems:  # per-contact errors land in the job, not the response
-                errors.append(f"{item.get('Email') if isinstance(item, dict) else item}: {problems}")
-                continue
-            contact = self._upsert(item)
-            for target_list, action in targets:
-                self._apply_action(target_list, contact["Email"].lower(), action)
-        job_id = next(self._job_ids)
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.jobs[job_id] = {
-            "Count": len(contacts),
-            "Error": "; ".join(errors),
-            "ErrorFile": "",
-            "JobStart": now,
-            "JobEnd": now,
-            "Status": "Error" if errors else "Completed",
-        }
-        return _packet(201, [{"JobID": job_id}])
+        return self.bulk.submit(contacts, targets)  # per-contact errors land in the job, not here
+
+    def _bulk_problems(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return self._validate_contact(contact, {"Email", "Name", "Properties", "IsExcludedFromCampaigns"})
+
+    def _apply_bulk(self, contact: dict[str, Any], targets: list[tuple[int, str]]) -> None:
+        stored = self._upsert(contact)
+        for target_list, action in targets:
+            self._apply_action(target_list, stored["Email"].lower(), action)
 
 
 def _fits(datatype: str, value: Any) -> bool:

@@ -94,6 +94,9 @@ class Fault:
     path_contains: str = ""
     #: Only requests whose body holds this text (e.g. one contact's address).
     body_contains: str = ""
+    #: For ``status``: the answer's body (JSON text, say, as the vendor words a refusal);
+    #: empty gives a vendor-neutral HTML page.
+    body: str = ""
 
 
 @dataclass
@@ -112,7 +115,8 @@ class FakeVendor:
     def __init__(self) -> None:
         self.lock = threading.RLock()
 
-    def handle(self, request: FakeRequest) -> FakeResponse:  # pragma: no cover - abstract
+    def handle(self, request: FakeRequest) -> FakeResponse | None:  # pragma: no cover - abstract
+        """The answer; None drops the connection (what some vendors do past a size limit)."""
         raise NotImplementedError
 
     def credential(self, request: FakeRequest) -> str:
@@ -164,6 +168,9 @@ class FakeServer:
         self._random = random.Random(seed)
         self.faults: deque[Fault] = deque()
         self.log: list[dict[str, Any]] = []
+        #: (method, path) of every request as it arrives, before it is answered (the log has
+        #: it once answered): lets a test act while a request is in flight.
+        self.arrivals: list[tuple[str, str]] = []
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._httpd = _Listener(("127.0.0.1", port), _handler_for(self))
@@ -237,6 +244,8 @@ class FakeServer:
         """Answer one request; None means: drop the connection."""
         if request.path.startswith("/_fake/"):
             return self._admin(request)
+        with self._lock:
+            self.arrivals.append((request.method, request.path))
         entry: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
@@ -256,15 +265,23 @@ class FakeServer:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
+            json_body = fault.body.lstrip().startswith(("{", "["))
             response = FakeResponse(
-                fault.status, b"<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html"}
+                fault.status,
+                fault.body.encode() if fault.body else b"<html><body>Service Unavailable</body></html>",
+                {"Content-Type": "application/json" if json_body else "text/html"},
             )
         elif self._over_limit(request):
             assert self.rate_limit is not None
             response = self.vendor.rate_limited(request, self.rate_limit)
         else:
             with self.vendor.lock:
-                response = self.vendor.handle(request)
+                answer = self.vendor.handle(request)
+            if answer is None:
+                entry["status"] = "dropped"
+                self._record(entry)
+                return None
+            response = answer
         entry["status"] = response.status
         self._record(entry)
         return response

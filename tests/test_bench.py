@@ -186,3 +186,9 @@ def test_each_peer_builds_relays_mailgun_requests(peer: Any, tmp_path: Path) -> 
     assert result["events"] == len(events) and result["us_per_event"] > 0
     expected = [relay.render(preset, e, settings, now=NOW).request for e in events]
     _check(peer, json.loads((tmp_path / "out.json").read_text()), [r for r in expected if r is not None])
+
+
+def test_the_batching_figure_covers_every_preset_that_batches() -> None:
+    from bench.batching import BATCHED
+
+    assert sorted(BATCHED) == sorted(name for name in PRESETS if load(name)[0].batches)

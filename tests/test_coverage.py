@@ -85,7 +85,7 @@ def test_the_command_reports_and_strict_fails_on_gaps(tmp_path: Path) -> None:
 
 
 def test_the_guide_shows_what_the_command_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/authoring.md §5 shows the coverage of a fresh `relay new`: it must stay true."""
+    """docs/authoring.md §6 shows the coverage of a fresh `relay new`: it must stay true."""
     guide = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
     block = guide.split("$ relay golden --presets my-presets --coverage acme_crm", 1)[1].split("```", 1)[0]
     shown = [line.strip() for line in block.splitlines()[1:] if line.strip() and line.strip() != "..."]

@@ -77,15 +77,19 @@ def test_bad_run_options_are_all_reported_with_exit_2(tmp_path: Path, block: str
 
 
 def test_good_run_options_are_read() -> None:
-    raw = {"token": "t", "relay": {"rate_limit": {"rate": 2.5, "burst": 4}, "max_attempts": 3, "deadline": 60}}
+    raw = {
+        "token": "t",
+        "relay": {"rate_limit": {"rate": 2.5, "burst": 4}, "max_attempts": 3, "deadline": 60, "batch": False},
+    }
     rest, options = split_run_options(raw)
-    assert rest == {"token": "t"} and options == RunOptions(rate=2.5, burst=4, max_attempts=3, deadline=60)
+    assert rest == {"token": "t"}
+    assert options == RunOptions(rate=2.5, burst=4, max_attempts=3, deadline=60, batch=False)
     assert split_run_options({"relay": {}})[1] == RunOptions()
 
 
 def test_the_run_options_schema_ships_with_the_package() -> None:
     schema = json.loads(run_options_schema_path().read_text(encoding="utf-8"))
-    assert set(schema["properties"]) == {"rate_limit", "max_attempts", "deadline"}
+    assert set(schema["properties"]) == {"rate_limit", "max_attempts", "deadline", "batch"}
     assert schema["additionalProperties"] is False
 
 

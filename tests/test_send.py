@@ -54,7 +54,11 @@ def relay(*args: str) -> tuple[int, str]:
 
 
 def send_args(tmp_path: Path, server: FakeServer, events: Path, *extra: str, rate: float | None = None) -> list[str]:
-    run_options = {"relay": {"rate_limit": {"rate": rate, "burst": 10}}} if rate else {}
+    """One request per event (batching off): these tests pin the unbatched path; test_batching.py
+    proves the same guarantees batched."""
+    run_options: dict[str, Any] = {"relay": {"batch": False}}
+    if rate:
+        run_options["relay"]["rate_limit"] = {"rate": rate, "burst": 10}
     settings = write(tmp_path / "settings.json", {**MAILJET_SETTINGS, **run_options})
     return [
         "send",
@@ -163,7 +167,7 @@ def test_dead_letter_and_replay(tmp_path: Path, mailjet_fake: FakeServer) -> Non
     """A missing list stops the destination: the first event fails with the hint, the rest wait parked."""
     events = tmp_path / "events.ndjson"
     events.write_text(ndjson([signup(f"u{i}@example.com") for i in range(3)] + [{"type": "page"}]))
-    wrong = write(tmp_path / "wrong.json", {**MAILJET_SETTINGS, "list_id": 999})
+    wrong = write(tmp_path / "wrong.json", {**MAILJET_SETTINGS, "list_id": 999, "relay": {"batch": False}})
     args = send_args(tmp_path, mailjet_fake, events, "--concurrency", "1")
     args[args.index("--settings") + 1] = str(wrong)
     code, out = relay(*args)
@@ -179,7 +183,7 @@ def test_dead_letter_and_replay(tmp_path: Path, mailjet_fake: FakeServer) -> Non
     assert all(d["event"]["context"]["traits"]["email"].startswith("u") for d in dead)
     assert len(mailjet_fake.requests("POST")) == 1
     assert "sec-test-0000" not in dead_path.read_text()
-    right = write(tmp_path / "right.json", MAILJET_SETTINGS)
+    right = write(tmp_path / "right.json", {**MAILJET_SETTINGS, "relay": {"batch": False}})
     code, out = relay(
         "replay",
         str(dead_path),

@@ -116,7 +116,8 @@ def _identify(n: int) -> dict[str, Any]:
 def _run(mailgun: Any, tmp_path: Path, answers: list[Response], **options: Any) -> tuple[Any, list[int]]:
     transport = MockTransport(lambda request: answers.pop(0) if answers else Response(200, {}, b"{}"))
     settings = mailgun.resolve_settings(MAILGUN_SETTINGS, environ={})
-    deliverer = Deliverer(mailgun, settings, transport, sleep=lambda _s: None)
+    # One request per event: the scripted answers follow that order (test_batching.py covers batches).
+    deliverer = Deliverer(mailgun, settings, transport, sleep=lambda _s: None, batch=False)
     recorded: list[int] = []
     journal, dead_letter = Journal(tmp_path / "j.sqlite"), DeadLetter(tmp_path / "dead.ndjson")
     try:

@@ -53,11 +53,16 @@ def relay(*args: str) -> tuple[int, str]:
 class Run:
     """One `relay send mailjet` set-up in a scratch folder, against a fake."""
 
-    def __init__(self, tmp_path: Path, server: FakeServer, settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, server: FakeServer, settings: dict[str, Any] | None = None, *, batch: bool = False
+    ) -> None:
+        """``batch`` False pins the unbatched path; test_batching.py runs the same set-up batched."""
         self.dir = tmp_path
         self.server = server
         self.settings = tmp_path / "settings.json"
-        self.settings.write_text(json.dumps(settings or MAILJET_SETTINGS))
+        data = dict(settings or MAILJET_SETTINGS)
+        data["relay"] = {**data.get("relay", {}), "batch": batch}
+        self.settings.write_text(json.dumps(data))
         self.events = tmp_path / "events.ndjson"
         self.journal = tmp_path / "out" / "mailjet.journal.sqlite"
         self.dead = tmp_path / "out" / "mailjet.deadletter.ndjson"

@@ -175,7 +175,9 @@ def test_secrets_never_appear_in_any_response(client: TestClient) -> None:
             headers=AUTH,
             json={
                 "preset": "mailjet",
-                "text": preset["text"].replace('"{{ fields.action }}"', '"{{ settings.secret_key | to_number }}"'),
+                "text": preset["text"].replace(
+                    "\"{{ fields.action or 'addnoforce' }}\"", '"{{ settings.secret_key | to_number }}"'
+                ),
                 "event": {"id": seed},
                 "settings": settings,
             },
@@ -286,7 +288,7 @@ def test_the_review_shows_decision_trace_field_origins_and_the_exact_request(cli
     assert lines[signup["line"] - 1].strip() == 'signup_method: "{{ signup_method }}"'
     assert next(f for f in review["fields"] if f["field"] == "email")["origin"] == "shared fields"
     action = next(b for b in review["body_sources"] if b["field"] == "Action")
-    assert (action["template"], action["value"]) == ("{{ fields.action }}", "addforce")
+    assert (action["template"], action["value"]) == ("{{ fields.action or 'addnoforce' }}", "addforce")
     # The request is relay's own render, byte for byte.
     event = json.loads((ROOT / "examples" / "mailjet-signed-up.json").read_text())
     compiled = relay.load_preset(ROOT / "presets" / "mailjet")
@@ -507,3 +509,16 @@ def test_a_templated_host_reaches_the_presets_fake(tmp_path: Path) -> None:
     assert result["outcome"] == "delivered", result
     assert [(x["method"], x["status"]) for x in result["exchanges"]] == [("PUT", 200)]
     assert ".api.mailchimp.com/3.0/lists/" in result["exchanges"][0]["url"]
+
+
+def test_the_review_shows_how_a_batching_preset_sends_the_event_batched(client: TestClient) -> None:
+    preset = opened(client)
+    review = preview(client, preset["text"], {"id": event_id(preset, "mailjet-signed-up.json")})["review"]
+    (single,) = review["requests"]
+    (bulk,) = review["batched"]
+    assert single["url"].endswith("/managecontact") and bulk["url"].endswith("/managemanycontacts")
+    assert bulk["title"] == "1. contact (bulk)" and bulk["body"]["Contacts"][0]["Email"] == "jane.doe@example.com"
+    assert bulk["headers"]["Authorization"] == "Basic <redacted>"
+    webhook = opened(client, "webhook")
+    case = next(e["id"] for e in webhook["events"] if e["id"] == "golden:identify_signed")
+    assert "batched" not in preview(client, webhook["text"], {"id": case}, name="webhook")["review"]

@@ -149,8 +149,11 @@ def test_the_seed_example_shows_the_mailjet_body_headers_and_curl(page: Any) -> 
     choose_event(page, "mailjet-signed-up.json")
     page.wait_for_selector("#settings option[value$='mailjet.settings.yaml']", state="attached")
     page.locator("#summary", has_text="consent_granted").wait_for()
-    request = page.locator(".req[data-step=contact]")
+    request = page.locator(".req-single[data-step=contact]")
     assert request.locator(".url").inner_text() == "https://api.mailjet.com/v3/REST/contactslist/10001/managecontact"
+    bulk = page.locator(".req-batched[data-step=contact]")  # how a run with batching on sends it
+    assert bulk.locator(".url").inner_text().endswith("/contactslist/10001/managemanycontacts")
+    assert '"Email": "jane.doe@example.com"' in bulk.locator(".body-decoded").inner_text()
     assert request.locator(".method").inner_text() == "POST"
     body = request.locator(".body-decoded").inner_text()
     for line in (

@@ -134,6 +134,49 @@ def _requests(preset: CompiledPreset) -> list[str]:
     encodings = sorted({step.encoding for step in preset.steps if step.body is not None}) or ["none"]
     lines.append("")
     lines.append(f"Auth: {auth}. Body encoding: {', '.join(encodings)}.")
+    return lines + _batching(preset)
+
+
+def _batching(preset: CompiledPreset) -> list[str]:
+    """How the requests that batch go out (the default; `relay: {batch: false}` sends them one by one)."""
+    batched = [step for step in preset.steps if step.batch is not None]
+    if not batched:
+        return []
+    lines = [
+        "",
+        "Batched by default (the settings' `relay: {batch: false}` sends the requests above, one per event):",
+        "",
+    ]
+    for step in batched:
+        batch = step.batch
+        assert batch is not None
+        limit = f"up to {batch.max_items:,} events" + (f" or {batch.max_bytes:,} bytes" if batch.max_bytes else "")
+        text = (
+            f"- `{step.name}`: {_code(batch.request.method_source)} {_code(batch.request.url_source)}, {limit} "
+            f"per request; the first event waits at most {batch.flush:g} s for others."
+        )
+        if batch.job is not None:
+            job = batch.job
+            text += (
+                f" The answer names a job, polled with {_code(job.poll.url_source)} (at most every {job.every:g} s) "
+                f"until {', '.join(sorted(job.done))}"
+                + (f" (failed: {', '.join(sorted(job.failed))})" if job.failed else "")
+                + "."
+            )
+        if batch.results is not None:
+            where = _code(batch.results.request.url_source) if batch.results.request is not None else "the answer"
+            text += f" Items the vendor refuses are read from {where} and fail their events alone."
+        lines.append(text)
+    if preset.delivery.coalesce:
+        lines.append(
+            "- A contact's events waiting together are merged into one (later fields win)"
+            + (
+                f", for as long as `{preset.delivery.coalesce_by_source}` is the same"
+                if preset.delivery.coalesce_by_source
+                else ""
+            )
+            + "."
+        )
     return lines
 
 

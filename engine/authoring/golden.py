@@ -8,6 +8,10 @@ A case file looks like::
     answers: {existing: {...}}             # optional: what `read` steps get back, by `as` name
     expected: {decision, reason, rule, requests}   # written by --update
 
+A *batch case* gives ``events: [...]`` instead of ``event``: its expectation is what a
+batched run does with them (``relay.runtime.batch_render``): each event's decision, and
+every request in the order it is sent, bulk requests with the events they carry.
+
 ``--update`` rewrites only ``expected`` (ruamel round-trip, so comments and the
 order of the inputs survive) and writes atomically.
 """
@@ -29,6 +33,7 @@ from ..errors import GoldenError, PresetError, RelayError, RenderError
 from ..preset.locate import display_path, golden_dir
 from ..preset.model import CompiledPreset
 from ..preset.source import load_yaml
+from ..runtime.batch_render import render_batch
 from ..runtime.render import render
 
 __all__ = ["GoldenCase", "GoldenResult", "add_case", "discover_cases", "outcome_of", "run_case", "update_case"]
@@ -50,6 +55,16 @@ class GoldenCase:
     answers: dict[str, Any] = field(default_factory=dict)
     now: float = GOLDEN_NOW  # the clock, for presets that read `now` (timestamps, signatures)
     description: str = ""
+    #: A batch case's events (``event`` is then the first): what a batched run sends for them.
+    events: tuple[Any, ...] | None = None
+
+    @property
+    def batch(self) -> bool:
+        return self.events is not None
+
+    @property
+    def all_events(self) -> tuple[Any, ...]:
+        return self.events if self.events is not None else (self.event,)
 
     @property
     def has_expectation(self) -> bool:
@@ -77,8 +92,9 @@ class GoldenResult:
             return f"{self.case.path}: no `expected:` yet; run `relay golden --update {self.case.preset}` to record it"
         lead = ""
         if self.actual.get("decision") == "error":
-            where = load_yaml(self.case.path).locate("/event", key=True)
-            lead = f"{where}: /event: rendering this case failed: {self.actual['error']}\n"
+            pointer = "/events" if self.case.batch else "/event"
+            where = load_yaml(self.case.path).locate(pointer, key=True)
+            lead = f"{where}: {pointer}: rendering this case failed: {self.actual['error']}\n"
             failure = self.failure
             if isinstance(failure, RenderError) and failure.location is not None:
                 lead += f"{failure.location}: {failure.field}: the template that produced it\n"
@@ -100,9 +116,12 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         data = load_yaml(path).data
     except PresetError as exc:
         raise GoldenError(str(exc)) from None
-    if not isinstance(data, dict) or "event" not in data:
-        raise GoldenError(f"{path}: a golden case needs at least an `event:`")
-    allowed = ("description", "settings", "event", "answers", "now", "expected")
+    if not isinstance(data, dict) or ("event" in data) == ("events" in data):
+        raise GoldenError(f"{path}: a golden case needs an `event:` (or, for a batch case, `events:`), not both")
+    events = data.get("events")
+    if events is not None and (not isinstance(events, list) or not events):
+        raise GoldenError(f"{path}: `events:` is a list of events (a batch case)")
+    allowed = ("description", "settings", "event", "events", "answers", "now", "expected")
     unknown = set(data) - set(allowed)
     if unknown:
         raise GoldenError(f"{path}: unknown keys {sorted(unknown)} (allowed: {', '.join(allowed)})")
@@ -111,11 +130,12 @@ def load_case(path: Path, preset: str) -> GoldenCase:
         preset,
         path.stem,
         data.get("settings") or {},
-        data["event"],
+        data["event"] if events is None else events[0],
         data.get("expected", _MISSING),
         dict(data.get("answers") or {}),
         float(data.get("now", GOLDEN_NOW)),
         str(data.get("description", "")),
+        None if events is None else tuple(events),
     )
 
 
@@ -186,6 +206,13 @@ def _outcome(
 
 
 def run_case(case: GoldenCase, preset: CompiledPreset) -> GoldenResult:
+    if case.events is not None:
+        try:
+            settings = preset.resolve_settings(case.settings, environ={})
+            batched = render_batch(preset, case.events, settings, answers=case.answers, now=case.now)
+            return GoldenResult(case, batched.to_dict())
+        except RelayError as exc:
+            return GoldenResult(case, {"decision": "error", "error": str(exc)}, exc)
     actual, failure = _outcome(preset, case.settings, case.event, case.answers, case.now)
     return GoldenResult(case, actual, failure)
 

@@ -47,6 +47,10 @@ def _counts(stats: StreamStats, dry_run: bool) -> str:
     return "  ".join(parts)
 
 
+def _spread(total: int, count: int, largest: int) -> str:
+    return f"{total / count:,.0f} avg, {largest:,} max" if count else "0"
+
+
 def _rate(stats: StreamStats) -> float:
     # Lines a resumed run skips cost nothing: they must not inflate the rate.
     return (stats.events - stats.resumed) / stats.seconds if stats.seconds else 0.0
@@ -115,6 +119,10 @@ def print_summary(
         rows.append(("  answered 429 (rate slowed)", stats.throttled))
     for name, value in rows:
         table.add_row(name, f"{value:,}")
+    for step, numbers in stats.batches.items():
+        table.add_row(f"{'bulk requests built' if dry_run else 'bulk requests'} ({step})", f"{numbers['batches']:,}")
+        table.add_row("  events per request", _spread(numbers["items"], numbers["batches"], numbers["max_items"]))
+        table.add_row("  bytes per request", _spread(numbers["bytes"], numbers["batches"], numbers["max_bytes"]))
     table.add_row("wall time", f"{stats.seconds:.2f} s")
     out.print(table)
     for reason, count in stats.drop_reasons.most_common():

@@ -12,7 +12,9 @@ from ..authoring.golden import add_case, discover_cases, run_case, update_case
 from ..errors import PresetErrors
 from ..preset.compiler import load_preset
 from ..preset.locate import display_path, preset_dirs, presets_dir, presets_root_of, resolve_preset
+from ..preset.model import BatchSpec
 from ..preset.settings import load_settings_file
+from ..runtime.batch_render import render_batch
 from ..runtime.render import render as render_event
 from .common import open_preset, presets_flag, presets_option, read_event, read_settings
 
@@ -61,13 +63,24 @@ def render(
     trace: bool | None,
     presets_root: Path | None,
 ) -> None:
-    """Show the request PRESET would send for one event, with the decision trace. Sends nothing."""
+    """Show the request PRESET would send for one event, with the decision trace. Sends nothing.
+
+    For a preset that batches, also how the event goes out batched: the bulk request that
+    would carry it (alone here; a run combines it with other events).
+    """
     preset = open_preset(preset_name, presets_root)
-    settings, _ = read_settings(settings_path, preset)
-    shown = bool(trace) if output_format == "json" else trace is not False
-    decision = render_event(preset, read_event(event_source), settings, trace=shown)
+    settings, options = read_settings(settings_path, preset)
+    event = read_event(event_source)
+    traced = bool(trace) if output_format == "json" else trace is not False
+    decision = render_event(preset, event, settings, trace=traced)
+    batched = None
+    if preset.batches and decision.action == "send":
+        batched = render_batch(preset, [event], settings).to_dict()["requests"]
     if output_format == "json":
-        click.echo(json.dumps(decision.to_dict(trace=bool(trace)), ensure_ascii=False, indent=2))
+        shown = decision.to_dict(trace=bool(trace))
+        if batched is not None:
+            shown["batched"] = batched
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     out = decision.to_dict(trace=trace is not False)
     if decision.action == "drop":
@@ -80,6 +93,16 @@ def render(
                 click.echo(f"  {name}: {value}")
             if req["body"] is not None:
                 click.echo(json.dumps(req["body"], ensure_ascii=False, indent=2))
+    if batched is not None:
+        on = "off in these settings (relay: {batch: false})" if options.batch is False else "on"
+        click.echo(f"\nBATCHED  (batching is {on}; the requests above are what it sends when off)")
+        for number, req in enumerate(batched, 1):
+            click.echo(f"SEND  {req['method']} {req['url']}   [{number}/{len(batched)}: {req['step']}]")
+            if req["body"] is not None:
+                click.echo(json.dumps(req["body"], ensure_ascii=False, indent=2))
+            batch = preset.step(req["step"]).batch
+            if batch is not None:
+                click.echo(_batch_note(batch))
     if "trace" in out:
         t = out["trace"]
         click.echo(f"\ntrace: mapping={t['mapping']}")
@@ -191,3 +214,26 @@ def _add_golden(
     case, result = add_case(preset, base, case_name, event, settings, description or "Recorded by relay golden --add.")
     click.echo(json.dumps(result.actual, ensure_ascii=False, indent=2))
     click.echo(f"recorded {case.path} (review it, then commit)")
+
+
+def _batch_note(batch: BatchSpec) -> str:
+    """How a bulk request's answer is read: its job and its per-item errors."""
+    lines = [
+        f"  with up to {batch.max_items:,} events per request"
+        + (f" and {batch.max_bytes:,} bytes" if batch.max_bytes else "")
+        + f"; the first waits up to {batch.flush:g} s"
+    ]
+    if batch.job is not None:
+        job = batch.job
+        ends = ", ".join(sorted(job.done)) + (f" (failed: {', '.join(sorted(job.failed))})" if job.failed else "")
+        lines.append(
+            f"  then polls {job.poll.method_source} {job.poll.url_source} (at most every {job.every:g} s) until {ends}"
+        )
+    if batch.results is not None:
+        where = (
+            f"{batch.results.request.method_source} {batch.results.request.url_source}"
+            if batch.results.request
+            else "the answer"
+        )
+        lines.append(f"  refused items are read from {where}; each fails its event alone")
+    return "\n".join(lines)

@@ -31,7 +31,7 @@ from .ratelimit import TokenBucket
 from .retry import backoff, classify, parse_body, wait_from_headers
 from .transport import Response, Transport
 
-__all__ = ["Deliverer", "Outcome", "StepProgress"]
+__all__ = ["Deliverer", "Outcome", "StepFailure", "StepProgress", "Tally"]
 
 
 @dataclass
@@ -53,20 +53,42 @@ class Outcome:
     requests_built: tuple[Request, ...] = field(default=(), repr=False)
 
 
+@dataclass(frozen=True)
+class StepFailure:
+    """A step's failure the journal kept for an event: a batch job that a crashed run had
+    sent reported it after the restart, so the event fails with it, without another send."""
+
+    message: str
+    hint: str | None = None
+    status: int | str | None = None
+
+
 class StepProgress(Protocol):
-    """Which steps of one event already succeeded (kept by the journal across attempts)."""
+    """Which steps of one event already succeeded or failed (kept by the journal across attempts)."""
 
     def done(self, step: str) -> bool: ...
 
     def mark(self, step: str) -> None: ...
 
+    def failure(self, step: str) -> StepFailure | None:
+        """A failure recorded for ``step`` (and forgotten once read: a replay sends again)."""
+        ...
+
 
 @dataclass
-class _Tally:
+class Tally:
+    """HTTP requests made for one event (or one batch), retries and lookups included."""
+
     requests: int = 0
     retries: int = 0
     lookups: int = 0
     throttled: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.requests += other.requests
+        self.retries += other.retries
+        self.lookups += other.lookups
+        self.throttled += other.throttled
 
 
 def _no_answer(detail: str) -> Callable[[], tuple[Any, str]]:
@@ -93,6 +115,7 @@ class Deliverer:
         max_attempts: int | None = None,
         deadline: float | None = None,
         destination: str | None = None,
+        batch: bool = True,
     ) -> None:
         self.preset = preset
         self.settings = settings
@@ -107,7 +130,14 @@ class Deliverer:
         self.deadline = deadline or preset.delivery.deadline
         #: The name an event's `integrations` may use for this destination (besides the preset's).
         self.destination = destination
+        #: Whether steps that declare a ``batch`` send through the vendor's bulk API.
+        self.batch = batch
         self._settings_scope = {"settings": settings.values, "constants": preset.constants}
+
+    @property
+    def batching(self) -> bool:
+        """True when a stream through this deliverer is batched (the preset batches, and it is on)."""
+        return self.batch and self.preset.batches
 
     def decide(self, event: Any, event_ref: str = "") -> Plan | Outcome:
         """The plan for ``event``, or a failed Outcome when it cannot be decided."""
@@ -130,7 +160,7 @@ class Deliverer:
         """
         if plan.action == "drop":
             return Outcome("dropped", reason=plan.reason, rule=plan.rule, plan=plan)
-        tally = _Tally()
+        tally = Tally()
         answers: dict[str, Any] = {}
         sent: list[Request] = []
         step_name = ""
@@ -144,6 +174,9 @@ class Deliverer:
                         plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
                     done_before += 1
                     continue
+                failure = progress.failure(step.name) if progress is not None and step.batch is not None else None
+                if failure is not None:
+                    raise DeliveryError(failure.message, status=failure.status, hint=failure.hint)
                 request = build(self.preset, plan, step, answers=answers, now=self.clock())
                 if request is None:
                     continue
@@ -151,7 +184,7 @@ class Deliverer:
                 if self.dry_run:
                     continue
                 scope = {**plan.context, **answers, "step": step.name}
-                answer = self._exchange(request, tally, scope, missing=step.missing)
+                answer = self.send(request, tally, scope, missing=step.missing)
                 last_status = answer.status
                 tally.lookups += step.role == "read"
                 if step.bind is not None:
@@ -208,16 +241,19 @@ class Deliverer:
 
         For preflight checks, which want to read a 401 or 404 themselves.
         """
-        return self._exchange(request, _Tally(), self._settings_scope, return_failures=True)
+        return self.send(request, Tally(), self._settings_scope, return_failures=True)
 
-    def _exchange(
+    def send(
         self,
         request: Request,
-        tally: _Tally,
+        tally: Tally,
         scope: Mapping[str, Any],
         missing: frozenset[int] = frozenset(),
         return_failures: bool = False,
     ) -> Response:
+        """One request with the preset's retries, rate limit and classification: the answer
+        when it succeeds, else DeliveryError (``retryable`` once the deadline is past, ``stop``
+        for an answer that means stop). ``missing`` statuses are returned as answers."""
         policy = self.preset.delivery
         secrets = self.settings.secrets
         give_up_at = self.clock() + self.deadline
@@ -236,7 +272,9 @@ class Deliverer:
                 details = _no_answer(failure.detail)
             else:
                 status, headers = answer.status, dict(answer.headers)
-                if answer.status in missing:
+                if answer.status in missing:  # "nothing there" is an answer: it earns the rate back too
+                    if self.bucket is not None:
+                        self.bucket.succeeded()
                     return answer
                 details = _answer(answer)
             verdict = classify(policy, status, details, scope)

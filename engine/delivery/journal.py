@@ -20,6 +20,7 @@ across runs, until a replay resolves them.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .deliver import StepFailure
 
-__all__ = ["UNRESOLVED", "Journal", "NullJournal", "event_key", "prepare_folder", "why"]
+__all__ = ["UNRESOLVED", "Journal", "NullJournal", "OpenJob", "event_key", "prepare_folder", "why"]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
@@ -38,7 +40,7 @@ COMMIT_SECONDS = 0.25
 #: Outcomes that leave an event in the dead letter, waiting for `relay replay`.
 UNRESOLVED = ("failed", "parked")
 
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -54,7 +56,27 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_unresolved ON outcomes (status) WHERE status IN ('failed', 'parked');
 CREATE TABLE IF NOT EXISTS runs (started REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS steps (key TEXT NOT NULL, step TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, step));
+CREATE TABLE IF NOT EXISTS batch_jobs (
+    ref TEXT PRIMARY KEY, step TEXT NOT NULL, grp TEXT, job TEXT NOT NULL, keys TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS step_failures (
+    key TEXT NOT NULL, step TEXT NOT NULL, message TEXT, hint TEXT, status TEXT, PRIMARY KEY (key, step)
+);
 """
+
+
+@dataclass(frozen=True)
+class OpenJob:
+    """A batch's asynchronous job that was submitted and has not reported yet: after a crash
+    the next run polls it (never sends its batch again) and settles its events' step."""
+
+    ref: str
+    step: str
+    group: Any
+    job: Any
+    #: The batch's items in order, each ``[event key, ..., item key]``: the journal keys of the
+    #: events it carries (several when coalesced), then the vendor's key of the item (or null).
+    keys: tuple[Any, ...]
 
 
 def event_key(preset: str, line: int, raw: bytes) -> str:
@@ -162,6 +184,70 @@ class Journal:
             # that sends the step again, at least once, as for any unacknowledged event.
             self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, time.time()))
 
+    def _begin(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+            self._opened = time.monotonic()
+
+    def open_job(self, ref: str, step: str, group: Any, job: Any, keys: list[Any]) -> None:
+        """Remember a submitted job, durably now: a crash from here on resumes by polling it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._begin()
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_jobs VALUES (?, ?, ?, ?, ?, ?)",
+                (ref, step, json.dumps(group), json.dumps(job), json.dumps(keys), time.time()),
+            )
+            self._commit()
+
+    def open_jobs(self) -> list[OpenJob]:
+        """Jobs a crashed run submitted that have not reported, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT ref, step, grp, job, keys FROM batch_jobs ORDER BY at").fetchall()
+        return [
+            OpenJob(ref, step, json.loads(grp), json.loads(job), tuple(json.loads(keys)))
+            for ref, step, grp, job, keys in rows
+        ]
+
+    def finish_job(
+        self, ref: str, step: str, failures: dict[str, tuple[str, str | None, Any]], keys: list[str]
+    ) -> None:
+        """A job reported: ``step`` is done for each of ``keys`` but those in ``failures``
+        (key -> message, hint, status), which fail with the vendor's words when read."""
+        with self._lock:
+            if self._closed:
+                return
+            self._begin()
+            now = time.time()
+            for key in keys:
+                if key in failures:
+                    message, hint, status = failures[key]
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO step_failures VALUES (?, ?, ?, ?, ?)",
+                        (key, step, message, hint, None if status is None else str(status)),
+                    )
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, now))
+            self._db.execute("DELETE FROM batch_jobs WHERE ref = ?", (ref,))
+
+    def drop_job(self, ref: str) -> None:
+        """A job that reported while this run waited: forgotten with the progress recorded next."""
+        with self._lock:
+            if not self._closed:
+                self._begin()
+                self._db.execute("DELETE FROM batch_jobs WHERE ref = ?", (ref,))
+
+    def _step_failure(self, key: str, step: str) -> tuple[str, str | None, str | None] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT message, hint, status FROM step_failures WHERE key = ? AND step = ?", (key, step)
+            ).fetchone()
+            if row is not None and not self._closed:
+                self._begin()
+                self._db.execute("DELETE FROM step_failures WHERE key = ? AND step = ?", (key, step))
+        return None if row is None else (str(row[0]), row[1], row[2])
+
     def _commit(self) -> None:
         if self._db.in_transaction:
             self._db.execute("COMMIT")
@@ -220,6 +306,13 @@ class _Steps:
     def mark(self, step: str) -> None:
         self.journal._mark_step(self.key, step)
 
+    def failure(self, step: str) -> StepFailure | None:
+        found = self.journal._step_failure(self.key, step)
+        if found is None:
+            return None
+        message, hint, status = found
+        return StepFailure(message, hint, int(status) if status and status.isdigit() else status)
+
 
 class NullJournal(Journal):
     """Records nothing: for dry runs, which acknowledge nothing. Keeps memory flat."""
@@ -234,6 +327,20 @@ class NullJournal(Journal):
         return False
 
     def _mark_step(self, key: str, step: str) -> None:
+        pass
+
+    def _step_failure(self, key: str, step: str) -> tuple[str, str | None, str | None] | None:
+        return None
+
+    def open_job(self, ref: str, step: str, group: Any, job: Any, keys: list[Any]) -> None:
+        pass
+
+    def open_jobs(self) -> list[OpenJob]:
+        return []
+
+    def finish_job(
+        self, ref: str, step: str, failures: dict[str, tuple[str, str | None, Any]], keys: list[str]
+    ) -> None:
         pass
 
     def status(self, key: str) -> str | None:

@@ -22,6 +22,10 @@ that reason; with ``pause_on_stop`` (a long-running service) the run stops
 instead, leaving that event and the rest unrecorded in the source, so they are
 delivered once the destination is fixed. If an outcome cannot be recorded, the run
 stops at once with a RecordError: nothing is marked done that was not kept.
+
+When the preset batches (and batching is on), decided events go to a Batcher instead
+of the workers (``relay.delivery.batcher``): same outcomes, same order per contact,
+fewer requests. Jobs a crashed run left open are polled first, never sent again.
 """
 
 from __future__ import annotations
@@ -30,16 +34,16 @@ import queue
 import threading
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Interrupted, RecordError
+from .batcher import Batcher
 from .deadletter import DeadLetter
-from .deliver import Deliverer, Outcome
+from .deliver import Deliverer, Outcome, Tally
 from .input import MAX_DEPTH, MAX_LINE_BYTES, Item, events_of, read_lines
 from .journal import UNRESOLVED, Journal, event_key
+from .stats import RunControl, StreamStats
 
 __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lines", "run_stream"]
 
@@ -47,90 +51,6 @@ __all__ = ["MAX_DEPTH", "MAX_LINE_BYTES", "RunControl", "StreamStats", "read_lin
 GRACE_SECONDS = 2.0
 
 _STOP = object()
-
-
-@dataclass
-class StreamStats:
-    lines: int = 0  # every line read, blank ones included
-    events: int = 0  # events read: one per non-blank line, or one per message of a batch line
-    delivered: int = 0
-    dropped: int = 0
-    failed: int = 0
-    parked: int = 0
-    rendered: int = 0
-    skipped: int = 0  # blank lines, and lines an earlier run already recorded
-    blank: int = 0  # of skipped: blank lines
-    earlier_unresolved: int = 0  # of skipped: still in the dead letter from an earlier run
-    unfinished: int = 0  # interrupted before an outcome: not recorded, delivered by a rerun
-    requests: int = 0
-    retries: int = 0
-    lookups: int = 0
-    throttled: int = 0  # 429 answers: each slowed the rate, none counted as a failure
-    retrying: int = 0  # right now, sleeping before another attempt
-    bytes_read: int = 0
-    total_bytes: int | None = None  # the input's size, when it is a file: progress and ETA
-    drop_reasons: Counter[str] = field(default_factory=Counter)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    #: Why the destination stopped (a `stop` answer), with the hint that names the fix.
-    stopped: str | None = None
-    interrupted: bool = False
-    started: float = field(default_factory=time.monotonic)
-    seconds: float = 0.0
-    #: Lines skipped because the journal had them: progress rates leave them out.
-    resumed: int = 0
-
-    @property
-    def unresolved(self) -> int:
-        """Events of this input in the dead letter: failed or parked now, or in an earlier run."""
-        return self.failed + self.parked + self.earlier_unresolved
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lines": self.lines,
-            "events": self.events,
-            "delivered": self.delivered,
-            "dropped": self.dropped,
-            "failed": self.failed,
-            "parked": self.parked,
-            "rendered": self.rendered,
-            "skipped": self.skipped,
-            "blank": self.blank,
-            "earlier_unresolved": self.earlier_unresolved,
-            "unresolved": self.unresolved,
-            "unfinished": self.unfinished,
-            "requests": self.requests,
-            "retries": self.retries,
-            "lookups": self.lookups,
-            "throttled": self.throttled,
-            "drop_reasons": dict(self.drop_reasons.most_common()),
-            "failures": self.failures,
-            "stopped": self.stopped,
-            "interrupted": self.interrupted,
-            "seconds": round(self.seconds, 3),
-            "events_per_second": round(self.events / self.seconds, 1) if self.seconds else None,
-        }
-
-
-class RunControl:
-    """Shared by the reader, the workers and whoever may stop the run (a signal handler)."""
-
-    def __init__(self) -> None:
-        self.stopping = threading.Event()
-        self.error: BaseException | None = None
-
-    def stop(self) -> None:
-        """Stop reading; in-flight sends get GRACE_SECONDS to finish, waits end at once."""
-        self.stopping.set()
-
-    def fail(self, error: BaseException) -> None:
-        if self.error is None:
-            self.error = error
-        self.stopping.set()
-
-    def sleep(self, seconds: float) -> None:
-        """A retry's wait, cut short by a stop (the event is then left unfinished)."""
-        if self.stopping.wait(seconds):
-            raise Interrupted("the run is stopping")
 
 
 def run_stream(
@@ -220,6 +140,25 @@ def run_stream(
                 )
         return None
 
+    def settle(item: Item, outcome: Outcome | None) -> None:
+        """Record ``outcome`` (None: leave the event unrecorded), after the contact and stop rules."""
+        if outcome is None:
+            return
+        if outcome.status == "failed":
+            with lock:
+                if outcome.stop and pause_on_stop:
+                    if stats.stopped is None:
+                        stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
+                        stopped_at.append(item.line)
+                    control.stop()
+                    return  # unrecorded: delivered when the run resumes
+                if item.order_key is not None:
+                    blocked.setdefault(item.order_key, item.line)
+                if outcome.stop and stats.stopped is None:
+                    stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
+                    stopped_at.append(item.line)
+        record(item, outcome)
+
     def deliver(item: Item) -> None:
         """Process one decided event and record its outcome (any worker, or the reader)."""
         if control.stopping.is_set():
@@ -235,20 +174,18 @@ def run_stream(
                 return
             except Exception as exc:  # a bug must not lose the event: record it as failed
                 outcome = Outcome("failed", reason=f"internal error: {type(exc).__name__}: {exc}")
-            if outcome.status == "failed":
-                with lock:
-                    if outcome.stop and pause_on_stop:
-                        if stats.stopped is None:
-                            stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
-                            stopped_at.append(item.line)
-                        control.stop()
-                        return  # unrecorded: delivered when the run resumes
-                    if item.order_key is not None:
-                        blocked.setdefault(item.order_key, item.line)
-                    if outcome.stop and stats.stopped is None:
-                        stats.stopped = outcome.hint or outcome.reason or "the destination refused the request"
-                        stopped_at.append(item.line)
-        record(item, outcome)
+        settle(item, outcome)
+
+    def tallied(tally: Tally) -> None:
+        with lock:
+            stats.requests += tally.requests
+            stats.retries += tally.retries
+            stats.lookups += tally.lookups
+            stats.throttled += tally.throttled
+
+    def batched(step: str, items: int, size: int) -> None:
+        with lock:
+            stats.count_batch(step, items, size)
 
     def guarded(action: Callable[..., None], *args: Any) -> None:
         try:
@@ -256,7 +193,19 @@ def run_stream(
         except Exception as exc:  # the journal or the dead letter failed: stop loudly
             control.fail(exc)
 
-    workers = max(1, concurrency) if not deliverer.dry_run else 1
+    batcher = None
+    if deliverer.batching:
+        batcher = Batcher(
+            deliverer, journal, settle=settle, parked_reason=parked_reason, stopping=control.stopping,
+            halted=lambda: stats.stopped is not None, concurrency=concurrency, on_tally=tallied, on_batch=batched,
+        )  # fmt: skip
+        if not deliverer.dry_run:
+            try:
+                batcher.resume()
+            except Interrupted:
+                control.stop()
+        batcher.start()
+    workers = max(1, concurrency) if not deliverer.dry_run and batcher is None else 1
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=64) for _ in range(workers)]
 
     def work(inbox: queue.Queue[Any]) -> None:
@@ -327,6 +276,13 @@ def run_stream(
                 item.plan, item.order_key = plan, plan.order_key
                 if plan.action == "drop":
                     guarded(record, item, deliverer.process(plan))
+                elif batcher is not None:
+                    try:
+                        if not batcher.add(item):
+                            break
+                    except Exception as exc:  # the journal or the dead letter failed: stop loudly
+                        control.fail(exc)
+                        break
                 elif workers == 1:
                     # One worker: deliver right here. Order holds trivially, and no thread hand-off
                     # per event (worth ~15% of throughput against a fast endpoint).
@@ -343,6 +299,11 @@ def run_stream(
                 stats.seconds = last_report - stats.started
                 progress(stats)
     finally:
+        if batcher is not None:
+            try:
+                batcher.close(GRACE_SECONDS if control.stopping.is_set() else None)
+            except Exception as exc:
+                control.fail(exc)
         for index in range(len(queues)):
             hand_over(index, _STOP)
         grace = time.monotonic() + GRACE_SECONDS

@@ -58,6 +58,7 @@ def _deliverer(
         sleep=control.sleep,
         max_attempts=options.max_attempts,
         deadline=options.deadline,
+        batch=options.batch is not False,
     )
 
 

@@ -6,6 +6,7 @@ collected (each at its ``file:line:col`` and JSON pointer) and raised together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import Location, PresetError, TemplateError
@@ -14,7 +15,7 @@ from ..expr.templates import Allowed, Leaf, LeafHook, LeafProblem, expression_le
 from .flow import Flow
 from .source import SourceDoc
 
-__all__ = ["Builder", "leaf_names"]
+__all__ = ["Builder", "leaf_names", "leaves"]
 
 
 class Builder:
@@ -73,3 +74,15 @@ def leaf_names(node: Any, prefix: str = "") -> tuple[str, ...]:
     if isinstance(node, dict):
         return tuple(leaf for key, value in node.items() for leaf in leaf_names(value, f"{prefix}{key}."))
     return (prefix.rstrip("."),) if prefix else ()
+
+
+def leaves(node: Any) -> Iterator[str]:
+    """The template strings of a YAML tree (its string leaves with ``{`` in them)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from leaves(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from leaves(value)
+    elif isinstance(node, str) and "{" in node:
+        yield node

@@ -42,9 +42,15 @@ def compile_delivery(
             )
         )
     order_by = builder.expression(raw["order_by"], order_allowed, "/delivery/order_by") if "order_by" in raw else None
+    if "order_by" in raw and builder.flow.leaf_reads_secret("{{ " + str(raw["order_by"]) + " }}"):
+        # The order key is stored in the journal and shown in summaries: it must not carry a secret.
+        builder.error("/delivery/order_by", "the order key reads a secret setting; it is journaled in clear")
     error_message = None
     if "error_message" in raw:
         error_message = builder.tree(raw["error_message"], response_allowed, "/delivery/error_message")
+    coalesce_by = None
+    if isinstance(raw.get("coalesce"), str):
+        coalesce_by = builder.tree(raw["coalesce"], order_allowed, "/delivery/coalesce")
     backoff = raw.get("backoff", {})
     rate = raw.get("rate_limit", {})
     timeout = raw.get("timeout", {})
@@ -62,6 +68,9 @@ def compile_delivery(
         read_timeout=timeout.get("read", delivery_default("timeout", "read")),
         order_by_source=raw.get("order_by"),
         error_message_source=raw.get("error_message"),
+        coalesce=bool(raw.get("coalesce", False)),
+        coalesce_by=coalesce_by,
+        coalesce_by_source=raw["coalesce"] if isinstance(raw.get("coalesce"), str) else None,
     )
 
 

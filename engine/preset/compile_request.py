@@ -21,7 +21,7 @@ from .flow import credential_shown
 from .model import METHODS, Auths, AuthSpec, StepSpec
 from .schema import BodyValidator, load_json_schema
 
-__all__ = ["compile_auths", "compile_step", "compile_steps"]
+__all__ = ["compile_auths", "compile_step", "compile_steps", "schema_validator"]
 
 _TEMPLATE_AUTH_FIELDS = {"basic": ("username", "password"), "bearer": ("token",), "api_key": ("value",)}
 _SECRET_AUTH_FIELDS = {"password", "token", "value"}
@@ -54,7 +54,7 @@ def compile_step(
     header_allowed: Allowed = {**allowed, "content": None}
     schema_path, validator = None, None
     if "schema" in raw:
-        schema_path, validator = _validator(builder, raw["schema"], f"{pointer}/schema")
+        schema_path, validator = schema_validator(builder, raw["schema"], f"{pointer}/schema")
     if "missing" in raw and "as" not in raw:
         builder.error(f"{pointer}/missing", "`missing` says what to bind when nothing is there: it needs `as`")
     # Every template leaf of the request, by where it sits in it: for the secret and size flow.
@@ -101,7 +101,8 @@ def _auth_scope(allowed: Allowed) -> Allowed:
     return {name: allowed[name] for name in ("settings", "constants") if name in allowed}
 
 
-def _validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, BodyValidator | None]:
+def schema_validator(builder: Builder, relative: str, pointer: str) -> tuple[Path, BodyValidator | None]:
+    """The validator of the JSON Schema at ``relative`` (to the file that wrote ``pointer``)."""
     # Relative to the file that wrote it: with `extends`, that may be another preset's file.
     schema_path = (Path(builder.doc.locate(pointer).file).parent / relative).resolve()
     if not schema_path.is_file():

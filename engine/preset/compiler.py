@@ -17,12 +17,13 @@ from jinja2 import nodes
 from .. import bundled
 from ..errors import PresetErrors, PresetNotFound, TemplateError
 from ..expr.templates import Allowed, did_you_mean, parse
-from .builder import Builder, leaf_names
+from .builder import Builder, leaf_names, leaves
+from .compile_batch import compile_batch
 from .compile_policy import compile_checks, compile_delivery
 from .compile_request import compile_auths, compile_steps
 from .compose import load_composed
 from .flow import Flow
-from .model import CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec
+from .model import Auths, CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec, StepSpec
 from .program_write import write_program
 from .schema import schema_errors
 from .settings import SettingSpec
@@ -121,7 +122,7 @@ class _PresetCompiler(Builder):
         event_allowed: Allowed = {**base_allowed, "fields": sorted(field_keys)}
         side_allowed: Allowed = {"settings": list(settings), "constants": list(constants)}
         auth = compile_auths(self, data.get("auth"), side_allowed, "/auth")
-        steps = compile_steps(self, data["requests"], event_allowed, auth)
+        steps = self._batches(compile_steps(self, data["requests"], event_allowed, auth), event_allowed, auth)
         answer_names = {step.bind: None for step in steps if step.bind}
         delivery = compile_delivery(
             self,
@@ -148,6 +149,40 @@ class _PresetCompiler(Builder):
             shared_field_names=leaf_names(data.get("fields", {})),
             extends=tuple(dict.fromkeys(location.file for location in self.doc.values.values())),
         )
+
+    def _batches(self, steps: tuple[StepSpec, ...], allowed: Allowed, auth: Auths) -> tuple[StepSpec, ...]:
+        """Each step with its compiled ``batch``; the batching rules that span steps are checked here."""
+        out = []
+        bound: dict[str, Any] = {}
+        delivery = self.data.get("delivery", {})
+        batches = [raw["batch"] for raw in self.data["requests"] if isinstance(raw.get("batch"), dict)]
+        for name, part in (("items", "item"), ("group", "group")):  # what reviews of bulk bodies must hide
+            if any(self.flow.leaf_reads_secret(leaf) for batch in batches for leaf in leaves(batch.get(part))):
+                self.flow.secret_variables.add(name)
+        for step, raw in zip(steps, self.data["requests"], strict=True):
+            scope = {**allowed, **bound, "now": None}
+            if step.bind is not None:
+                bound[step.bind] = None
+            if delivery.get("coalesce") and step.role == "track":
+                self.error(
+                    f"{step.pointer}/role",
+                    "`delivery.coalesce` merges a contact's events into one: a `track` request would be sent"
+                    " once for several events",
+                    hint="remove `coalesce`, so a contact's events go in successive batches",
+                )
+            if "batch" not in raw:
+                out.append(step)
+                continue
+            pointer = f"{step.pointer}/batch"
+            if step.role == "read" or step.bind is not None:
+                self.error(pointer, "a `read` request (or one with `as`) cannot batch: its answer binds per event")
+            batch = compile_batch(self, raw["batch"], scope, auth, raw, pointer)
+            if batch.results is not None and batch.results.key is not None and batch.key is None:
+                self.error(f"{pointer}/results/key", "errors map back by `key`: give the batch a `key` too")
+            out.append(replace(step, batch=batch))
+        if delivery.get("coalesce") and "order_by" not in delivery:
+            self.error("/delivery/coalesce", "`coalesce` merges the events of one contact: it needs `order_by`")
+        return tuple(out)
 
     def _settings(self) -> dict[str, SettingSpec]:
         specs: dict[str, SettingSpec] = {}

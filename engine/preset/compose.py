@@ -35,7 +35,7 @@ _NAMED_LISTS = ("rules", "mappings", "requests", "checks")
 _WHOLE_ENTRIES = ("settings", "selectors")
 _DEEP_TREES = ("metadata", "constants", "fields", "delivery")
 #: Inside a named item, these subtrees merge key by key rather than being replaced.
-_ITEM_TREES = ("fields", "body", "headers")
+_ITEM_TREES = ("fields", "body", "headers", "batch")
 _MAX_DEPTH = 16
 
 

@@ -28,12 +28,15 @@ __all__ = [
     "NO_ANSWER",
     "ROLES",
     "AuthSpec",
+    "BatchSpec",
     "CheckSpec",
     "CompiledPreset",
     "DeliveryPolicy",
+    "JobSpec",
     "MappingSpec",
     "MatchClause",
     "ResponseRule",
+    "ResultsSpec",
     "RuleSpec",
     "SelectorSpec",
     "Status",
@@ -145,6 +148,74 @@ class StepSpec:
     secret_leaves: tuple[SecretLeaf, ...] = ()
     #: True when the rendered request could pass MAX_REQUEST, so its size is checked.
     check_size: bool = False
+    #: How this step carries many events in one request, when the vendor has a bulk API.
+    batch: BatchSpec | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """An asynchronous batch: the submit answer names a job, which is polled until it ends."""
+
+    #: The job's identity, over ``response`` (the submit answer); templates see it as ``job``.
+    id: Renderer
+    #: The status request; it sees ``job`` and ``group``.
+    poll: StepSpec
+    every: float
+    timeout: float
+    #: The job's status, over ``response`` (a poll answer).
+    status: Renderer
+    done: frozenset[str]
+    failed: frozenset[str]
+    #: Why a failed job failed, over ``response`` (its last poll answer).
+    message: Renderer | None = None
+
+
+@dataclass(frozen=True)
+class ResultsSpec:
+    """How the vendor's per-item errors are found in an answer and mapped back to events."""
+
+    #: The list of per-item errors, over ``response`` (the batch's final answer, or the report's).
+    errors: Renderer
+    #: Which item an error is about: the item's ``key``, or its position in the batch (``index``).
+    key: Renderer | None
+    index: Renderer | None
+    #: The vendor's message for one error, and the preset's advice; both see ``error``.
+    message: Renderer | None = None
+    hint: Renderer | None = None
+    #: Fetch the report only when this holds (over the final answer).
+    when: Renderer | None = None
+    #: A request that fetches the per-item report (sees ``job``, ``group`` and ``response``).
+    request: StepSpec | None = None
+    #: How many items the vendor says it refused (over the final answer).
+    count: Renderer | None = None
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """How one step batches: items per event, combined into one bulk request.
+
+    ``item``, ``group`` and ``key`` see the event's scope; ``request`` (the bulk request)
+    sees only what every event of the batch shares: ``group``, ``items``, settings,
+    constants and ``now``.
+    """
+
+    pointer: str
+    request: StepSpec
+    item: Renderer
+    item_validator: BodyValidator | None
+    item_schema_path: Path | None
+    #: What the events of one batch must share (rendered per event; equal values batch together).
+    group: Renderer | None
+    #: The vendor's identity of an item: unique within a batch; per-item results map by it.
+    key: Renderer | None
+    max_items: int
+    max_bytes: int | None
+    #: Seconds the first waiting event waits for others before a partial batch is sent.
+    flush: float
+    job: JobSpec | None = None
+    results: ResultsSpec | None = None
+    #: Batch only the events for which this holds (the others send the request one by one).
+    when: Renderer | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +265,11 @@ class DeliveryPolicy:
     read_timeout: float
     order_by_source: str | None = None
     error_message_source: str | None = None
+    #: When batching, a contact's waiting events are merged into one (later ``fields`` win)...
+    coalesce: bool = False
+    #: ...but only a run of them for which this renders the same (None: every waiting event).
+    coalesce_by: Renderer | None = None
+    coalesce_by_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,3 +303,8 @@ class CompiledPreset:
 
     def step(self, name: str) -> StepSpec:
         return next(step for step in self.steps if step.name == name)
+
+    @property
+    def batches(self) -> bool:
+        """Whether any step of this preset can batch."""
+        return any(step.batch is not None for step in self.steps)

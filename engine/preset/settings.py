@@ -172,6 +172,8 @@ class RunOptions:
     max_attempts: int | None = None
     #: Seconds to keep retrying one request (the preset's ``delivery.deadline`` otherwise).
     deadline: float | None = None
+    #: False sends one request per event even where the preset batches (None: batch).
+    batch: bool | None = None
 
 
 @cache
@@ -204,4 +206,5 @@ def split_run_options(
         burst=rate.get("burst"),
         max_attempts=options.get("max_attempts"),
         deadline=options.get("deadline"),
+        batch=options.get("batch"),
     )

@@ -1,29 +1,49 @@
 """Build HTTP requests from a Plan, one step at a time: auth, headers, encoding, schema check.
 
 Pure: no I/O; the clock is passed in (``now`` is a name templates may read). The
-encoded bytes are exactly what the transport sends. An event's steps, preflight
-checks and their fixes all go through ``assemble``, so they share auth and
-encoding. Headers are rendered after the body is encoded and may read it as
-``content``: that is how a preset signs the exact bytes it sends.
+encoded bytes are exactly what the transport sends. An event's steps, preflight checks and
+their fixes run the functions the preset's program holds for them (``relay compile`` shows
+them). The requests a batch adds (the bulk request, a job's status request, a results
+request) are put together by ``assemble`` from their compiled leaves. Headers are rendered
+after the body is encoded and may read it as ``content``: that is how a preset signs the
+exact bytes it sends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import base64
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
-from ..preset.model import CompiledPreset, StepSpec
+from ..errors import RenderError
+from ..expr.filters import to_json
+from ..expr.limits import text_size
+from ..expr.templates import REDACTED
+from ..preset.flow import MAX_REQUEST
+from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
 from ..preset.program_steps import credentials as _credentials
 from ..preset.program_steps import form_value
 from .decide import failure, reference, render_error
-from .decision import Plan, Request
+from .decision import Plan, Request, Review
 
-__all__ = ["build", "build_check_request", "credentials", "form_value"]
+if TYPE_CHECKING:
+    from ..preset.schema import BodyValidator
 
+__all__ = [
+    "answers_scope",
+    "assemble",
+    "build",
+    "build_check_request",
+    "credentials",
+    "failer",
+    "form_value",
+    "schema_problem",
+]
 
-def _request(step: StepSpec, made: tuple[Any, ...]) -> Request:
-    method, url, headers, body, content, encoding, credentials, review = made
-    return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
+_CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+Fail = Callable[[str, str], RenderError]
 
 
 def build(
@@ -49,30 +69,13 @@ def build(
         return None
     method, url, headers, body, content, encoding, credentials, review = made
     request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
-    if step.validator is not None:
-        _check_body(preset, plan, step, request.body)
+    problem = schema_problem(step.validator, body, f"{step.pointer}/body") if step.validator is not None else None
+    if problem is not None:
+        event_ref = plan.event_ref or reference(plan.context.get("event"))
+        raise render_error(preset, problem[0], problem[1], plan.secrets, event_ref, schema=True)
     if trace is not None:
         trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
-
-
-def _check_body(preset: CompiledPreset, plan: Plan, step: StepSpec, body: Any) -> None:
-    """Refuse a body the request's schema does not accept, naming every problem."""
-    validator = step.validator
-    assert validator is not None
-    if validator.accepts(body):
-        return
-    errors = validator.errors(body)
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors]
-    first = min(errors, key=lambda e: list(map(str, e.absolute_path))) if errors else None
-    raise render_error(
-        preset,
-        f"{step.pointer}/body" + "".join(f"/{part}" for part in (first.absolute_path if first else ())),
-        "the rendered body fails its request schema: " + ("; ".join(sorted(problems)) or validator.refusal(body)),
-        plan.secrets,
-        plan.event_ref or reference(plan.context.get("event")),
-        schema=True,
-    )
 
 
 def build_check_request(
@@ -86,7 +89,8 @@ def build_check_request(
         made = program.steps[step.pointer](context, None, now, fixed)
     except Exception as error:
         raise failure(preset, error, secrets, "", step.pointer) from None
-    return _request(step, made)
+    method, url, headers, body, content, encoding, credentials, review = made
+    return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
 
 
 def credentials(
@@ -98,3 +102,153 @@ def credentials(
         return _credentials(step.auth, {**context, "now": 0.0})
     except Exception as error:
         raise failure(preset, error, (), "", f"{step.pointer}/auth") from None
+
+
+def schema_problem(validator: BodyValidator, body: Any, pointer: str, what: str = "body") -> tuple[str, str] | None:
+    """None when ``body`` passes ``validator`` (its one verdict, compiled at load time); else
+    the pointer of the first failing part (under ``pointer``, the template that produced it)
+    and a message naming every problem."""
+    if validator.accepts(body):
+        return None
+    errors = validator.errors(body)  # only for a refused body: the messages
+    schema = "item schema" if what == "item" else "request schema"
+    if not errors:
+        return pointer, f"the rendered {what} fails its {schema}: {validator.refusal(body)}"
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or f'({what})'}: {e.message}" for e in errors]
+    first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
+    field = pointer + "".join(f"/{part}" for part in first.absolute_path)
+    return field, f"the rendered {what} fails its {schema}: " + "; ".join(sorted(problems))
+
+
+def answers_scope(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every ``as`` name of the preset, bound to its answer in ``answers`` (null when not given)."""
+    given = answers or {}
+    return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
+
+
+_BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
+_BEARER_REVIEW: Review = ((("headers", "Authorization"), f"Bearer {REDACTED}"),)
+
+
+def _apply_auth(
+    auths: Auths, context: Mapping[str, Any], url: str, headers: dict[str, str]
+) -> tuple[str, set[str], str | None, Review]:
+    """Add the credential. Returns the URL, the credential headers, what a review shows for a
+    credential in the query string (``key=<redacted>``), and what it shows for a credential header."""
+    auth = next((a for when, a in auths if when is None or when(context)), None)
+    if auth is None:
+        return url, set(), None, ()
+    rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
+    if auth.kind == "basic":
+        headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
+        return url, {"Authorization"}, None, _BASIC_REVIEW
+    if auth.kind == "bearer":
+        headers["Authorization"] = f"Bearer {rendered['token']}"
+        return url, {"Authorization"}, None, _BEARER_REVIEW
+    if auth.kind == "api_key":
+        if auth.location == "header":
+            headers[auth.name] = str(rendered["value"])
+            return url, {auth.name}, None, ((("headers", auth.name), auth.shown),)
+        url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
+        return url, set(), f"{quote(auth.name)}={auth.shown}", ()
+    return url, set(), None, ()
+
+
+def _query_separator(url: str) -> str:
+    return "&" if urlsplit(url).query else "?"
+
+
+def _review(
+    step: StepSpec, context: Mapping[str, Any], url: str, query_credential: str | None, credential: Review
+) -> Review:
+    """What a review shows where the request holds a value derived from a secret (rendered
+    here, where the context is at hand; only for requests that have such values)."""
+    shown = {path: review(context) for path, review in step.secret_leaves}
+    shown.update(credential)
+    if query_credential is not None:
+        before = shown.get(("url",), url)
+        shown[("url",)] = f"{before}{_query_separator(before)}{query_credential}"
+    return tuple(shown.items())
+
+
+def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
+    if size > MAX_REQUEST:
+        raise fail(
+            step.pointer, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)"
+        )
+
+
+def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail, where: str) -> None:
+    for name, value in headers.items():
+        if not value.isascii():
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                field = f"{where}/auth" if name in credentials else f"{where}/headers/{name}"
+                raise fail(
+                    field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
+                ) from None
+
+
+@lru_cache(maxsize=64)
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Request:
+    """The request of ``step`` in ``context`` (no schema check; ``build`` adds it)."""
+    url = step.url(context)
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise fail(f"{step.pointer}/url", "the URL did not render to an absolute http(s) URL")
+    method = step.method(context)
+    if method not in METHODS:
+        raise fail(
+            f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}"
+        )
+    body = step.body(context) if step.body is not None else None
+    if step.check_size:  # before the body is encoded: a body can hold one long value many times
+        _check_size(step, fail, len(url) + text_size(body, MAX_REQUEST))
+    decoded: Any = None
+    content = b""
+    if body is not None and step.encoding == "form":
+        if not isinstance(body, dict):
+            raise fail(f"{step.pointer}/body", "a form body must be a mapping of field names to values")
+        decoded = {str(k): form_value(v) for k, v in body.items()}
+        content = urlencode(list(decoded.items())).encode("ascii")
+    elif body is not None:
+        decoded = body
+        content = to_json(body).encode("utf-8")
+    out_headers: dict[str, str] = {}
+    if body is not None:
+        out_headers["Content-Type"] = _CONTENT_TYPES[step.encoding]
+    headers = step.headers({**context, "content": content.decode("utf-8")})
+    for name, value in headers.items():
+        out_headers[name] = form_value(value)
+    plain_url = url
+    url, credential_headers, query_credential, credential = _apply_auth(step.auth, context, url, out_headers)
+    _check_headers(out_headers, credential_headers, fail, step.pointer)
+    if step.check_size:
+        _check_size(step, fail, len(url) + text_size(out_headers, MAX_REQUEST) + len(content))
+    return Request(
+        method=method,
+        url=url,
+        headers=out_headers,
+        body=decoded,
+        content=content,
+        encoding=step.encoding,
+        credential_headers=frozenset(credential_headers),
+        step=step.name,
+        role=step.role,
+        review=partial(_review, step, context, plain_url, query_credential, credential)
+        if step.secret_leaves or query_credential
+        else credential,
+    )
+
+
+def failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> Fail:
+    """How a failure while assembling a request is raised: located, secrets redacted."""
+
+    def fail(field: str, message: str) -> RenderError:
+        return render_error(preset, field, message, secrets, event_ref)
+
+    return fail

@@ -28,6 +28,7 @@ __all__ = [
     "DISABLED_BY_INTEGRATIONS",
     "NO_MAPPING",
     "RENDER_FAILURES",
+    "Fields",
     "decide",
     "deep_merge",
     "enabled_by_integrations",
@@ -38,6 +39,13 @@ __all__ = [
 
 #: What a template or path may raise on hostile or oddly shaped event data.
 RENDER_FAILURES = (UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, KeyError, AttributeError)
+
+
+class Fields(dict[str, Any]):
+    """Rendered fields; a field no mapping set reads as null instead of failing."""
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def render_error(

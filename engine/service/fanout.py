@@ -118,6 +118,7 @@ class DestinationRunner:
             deadline=options.deadline,
             destination=self.name,
             event_filter=destination.filter,
+            batch=options.batch is not False,
         )
         self.shutdown = threading.Event()
         #: Why the destination is paused (a stop answer's hint), or None.

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..errors import RelayError, RenderError
+from ..expr.filters import to_json
 from ..jsonpointer import join_pointer
 from ..preset.model import CompiledPreset, SelectorSpec, StepSpec
 from ..preset.settings import Settings
-from ..runtime.build import build
+from ..runtime.batch import batches
+from ..runtime.batch_render import render_batch
+from ..runtime.build import build, form_value
 from ..runtime.decide import decide
 from ..runtime.decision import REDACTED, Plan, Request, Trace, redact
 from .curl import curl_command, env_name
@@ -226,10 +229,23 @@ def _request_view(
         "headers": shown["headers"],
         "body": shown["body"],
         "encoding": request.encoding,
-        "raw": redact(request.content.decode("utf-8", "replace"), secrets),
+        "raw": _raw_body(request, shown["body"], secrets),
         "bytes": len(request.content),
         "curl": curl_command(request, env, header_prefix=preset.name),
     }
+
+
+def _raw_body(request: Request, shown_body: Any, secrets: tuple[str, ...]) -> str:
+    """The body as sent, with secrets hidden by their place: the redacted body encoded the way
+    the request was. Searching the sent bytes for a secret would miss it where encoding changed
+    it (escaped, percent-encoded) and could mangle ordinary words that contain a short one."""
+    if shown_body == request.body:  # nothing in the body came from a secret
+        return request.content.decode("utf-8", "replace")
+    if request.encoding == "form" and isinstance(shown_body, dict):
+        return urlencode([(str(name), form_value(value)) for name, value in shown_body.items()])
+    if request.encoding == "json":
+        return str(to_json(shown_body))
+    return str(redact(request.content.decode("utf-8", "replace"), secrets))  # a shape it cannot rebuild
 
 
 def review(
@@ -259,9 +275,30 @@ def review(
     if plan.action == "send":
         try:
             _requests(preset, plan, out, now, answers, env)
+            if preset.batches:
+                out["batched"] = _batched(preset, event, settings, now, answers, env)
         except RelayError as exc:
             out["error"] = _error(exc)
     return redact(out, secrets)  # type: ignore[no-any-return]
+
+
+def _batched(
+    preset: CompiledPreset, event: Any, settings: Settings, now: float, answers: Any, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """How a run with batching on sends the event: the bulk request it rides in (alone here,
+    with others in a real run), and any step that still goes one by one."""
+    secrets = secret_forms(settings.secrets)
+    given = None if answers is MISSING else dict(answers or {})
+    plan = decide(preset, event, settings)
+    bulk_steps = {step.name for step in preset.steps if batches(preset, plan, step, answers=given, now=now)}
+    batched = render_batch(preset, [event], settings, answers=given, now=now)
+    views = []
+    for number, (request, _events) in enumerate(batched.requests, 1):
+        bulk = request.step in bulk_steps
+        title = f"{number}. {request.step} ({'bulk' if bulk else 'one by one'})"
+        note = "other events join this body in a run, up to the preset's batch limits" if bulk else ""
+        views.append(_request_view(preset, request, request.step, title, note, secrets, env))
+    return views
 
 
 def _requests(

@@ -108,6 +108,7 @@ class Workspace:
         choices = [
             EventChoice(f"golden:{case.name}", "Golden cases", case.name, case.event, case)
             for case in self.cases(entry)
+            if not case.batch  # a batch case pins several events at once: `relay golden` shows it
         ]
         examples: list[EventChoice] = []
         for folder in self._example_dirs(entry):

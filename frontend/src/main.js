@@ -220,35 +220,41 @@ function renderRequests(review) {
     clear(panel, el("p", { class: "empty", text }));
     return;
   }
-  clear(
-    panel,
-    review.requests.map((request, index) => {
-      const decoded = request.body === null ? el("p", { class: "muted", text: "(no body)" }) : request.encoding === "form" ? table(["field", "value"], Object.entries(request.body).map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", {}, inline(v))))) : jsonBlock(request.body, "body-decoded");
-      const raw = el("pre", { class: "code raw", hidden: true, text: request.raw || "(empty)" });
-      const decodedBox = el("div", { class: "decoded" }, decoded);
-      const toggle = (showRaw) => () => {
-        raw.hidden = !showRaw;
-        decodedBox.hidden = showRaw;
-        tabs.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String((b.dataset.view === "raw") === showRaw)));
-      };
-      const tabs = el(
-        "span",
-        { class: "seg" },
-        el("button", { class: "small", dataset: { view: "decoded" }, "aria-pressed": "true", onclick: toggle(false), text: "Decoded" }),
-        el("button", { class: "small", dataset: { view: "raw" }, "aria-pressed": "false", onclick: toggle(true), text: "Raw" }),
-      );
-      return el(
-        "div",
-        { class: "req", dataset: { step: request.step } },
-        el("div", { class: "req-head" }, el("span", { class: "step", text: String(index + 1) }), el("b", { text: request.title }), request.note ? el("span", { class: "note", text: request.note }) : null),
-        el("div", { class: "req-line" }, el("span", { class: `method m-${request.method}`, text: request.method }), el("code", { class: "url", text: request.url })),
-        table(["header", "value"], Object.entries(request.headers).map(([k, v]) => el("tr", {}, el("td", { class: "hname", text: k }), el("td", {}, el("code", { text: v })))), "headers"),
-        el("div", { class: "body-head" }, el("span", { text: `Body · ${request.encoding} · ${request.bytes} bytes` }), tabs, el("span", { class: "spacer" }), copyButton(request.curl, "Copy as curl")),
-        decodedBox,
-        raw,
-        el("details", { class: "curl" }, el("summary", { text: "curl (secrets as environment variables)" }), el("pre", { class: "code curl-text", text: request.curl })),
-      );
-    }),
+  const batched = review.batched
+    ? [
+        el("h3", { class: "batched-head", text: "Batched: how a run sends it (batching on)" }),
+        el("p", { class: "muted", text: "With batching on, the event's item rides in the bulk request below, with other events' items; steps that do not batch still go one by one. The requests above are what it sends with batching off (relay: {batch: false})." }),
+        ...review.batched.map((request) => requestView(request, "batched")),
+      ]
+    : null;
+  clear(panel, review.requests.map((request) => requestView(request, "single")), batched);
+}
+
+function requestView(request, kind) {
+  const decoded = request.body === null ? el("p", { class: "muted", text: "(no body)" }) : request.encoding === "form" ? table(["field", "value"], Object.entries(request.body).map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", {}, inline(v))))) : jsonBlock(request.body, "body-decoded");
+  const raw = el("pre", { class: "code raw", hidden: true, text: request.raw || "(empty)" });
+  const decodedBox = el("div", { class: "decoded" }, decoded);
+  const toggle = (showRaw) => () => {
+    raw.hidden = !showRaw;
+    decodedBox.hidden = showRaw;
+    tabs.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String((b.dataset.view === "raw") === showRaw)));
+  };
+  const tabs = el(
+    "span",
+    { class: "seg" },
+    el("button", { class: "small", dataset: { view: "decoded" }, "aria-pressed": "true", onclick: toggle(false), text: "Decoded" }),
+    el("button", { class: "small", dataset: { view: "raw" }, "aria-pressed": "false", onclick: toggle(true), text: "Raw" }),
+  );
+  return el(
+    "div",
+    { class: `req req-${kind}`, dataset: { step: request.step } },
+    el("div", { class: "req-head" }, el("b", { text: request.title }), request.note ? el("span", { class: "note", text: request.note }) : null),
+    el("div", { class: "req-line" }, el("span", { class: `method m-${request.method}`, text: request.method }), el("code", { class: "url", text: request.url })),
+    table(["header", "value"], Object.entries(request.headers).map(([k, v]) => el("tr", {}, el("td", { class: "hname", text: k }), el("td", {}, el("code", { text: v })))), "headers"),
+    el("div", { class: "body-head" }, el("span", { text: `Body · ${request.encoding} · ${request.bytes} bytes` }), tabs, el("span", { class: "spacer" }), copyButton(request.curl, "Copy as curl")),
+    decodedBox,
+    raw,
+    el("details", { class: "curl" }, el("summary", { text: "curl (secrets as environment variables)" }), el("pre", { class: "code curl-text", text: request.curl })),
   );
 }
 
