@@ -1,4 +1,4 @@
-"""The offline commands: validate, render and golden. Nothing here sends a request."""
+"""The offline commands: validate, compile, render and golden. Nothing here sends a request."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..runtime.batch_render import render_batch
 from ..runtime.render import render as render_event
 from .common import open_preset, presets_flag, presets_option, read_event, read_settings
 
-__all__ = ["golden", "render", "validate"]
+__all__ = ["compile_preset", "golden", "render", "validate"]
 
 
 @click.command()
@@ -46,6 +46,20 @@ def validate(paths: tuple[Path, ...], presets_root: Path | None) -> None:
     if failed:
         click.echo(f"{failed} of {len(targets)} presets have errors", err=True)
         raise SystemExit(1)
+
+
+@click.command("compile")
+@click.argument("preset_name", metavar="PRESET")
+@presets_option
+def compile_preset(preset_name: str, presets_root: Path | None) -> None:
+    """Print the Python PRESET is compiled to when it loads, the code relay runs for it.
+
+    Each line that evaluates a part of the preset is headed by a comment naming it (JSON
+    pointer, file:line); an error raised in that code is reported at the same place.
+    """
+    program = open_preset(preset_name, presets_root).program
+    assert program is not None, "a preset is compiled when it loads"
+    click.echo(program.source(), nl=False)
 
 
 @click.command()

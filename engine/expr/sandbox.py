@@ -4,9 +4,9 @@
 checked, mutating methods are refused, and a missing name is an error rather
 than an empty string. The filter list is closed, and there are no globals.
 
-It is also where the template limits (``limits.py``) are enforced, for both ways a
-template is evaluated (Jinja's own compiled code, and the closures of
-``fastexpr.py``, which call the same hooks):
+It is also where the template limits (``limits.py``) are enforced, for every way a
+template is evaluated (a preset's compiled Python, ``codegen.py``, calls the same hooks, and
+so does Jinja's own rendering, which the compliance corpus holds it to):
 
 - every binary operator goes through ``call_binop`` (all of them are intercepted,
   which also stops Jinja from evaluating constant expressions while compiling);
