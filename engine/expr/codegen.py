@@ -38,16 +38,15 @@ from ..errors import LimitError, TemplateError
 from . import helpers, limits
 from .emit import Module, Writer, literal
 from .sandbox import ENVIRONMENT
+from .syntax import constant_dict, may_be_undefined, names_read
 
-__all__ = ["Compiler", "Scope", "evaluate_constant", "may_be_undefined"]
+__all__ = ["Compiler", "Scope", "evaluate_constant"]
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "lteq": "<=", "gteq": ">=", "in": "in", "notin": "not in"}
 _BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**"}
 _NO_ELSE = "evaluated to false and no else section was defined."
 _ARITHMETIC = tuple(getattr(nodes, name) for name in _BINARY)
-#: Filters that may give an undefined value (an empty sequence's first item...).
-_UNDEFINED_FILTERS = frozenset({"first", "last", "min", "max", "default", "d"})
 #: Nodes that are values as written: nothing to fold.
 _INERT = (nodes.Const, nodes.TemplateData, nodes.Name, nodes.Slice, nodes.Keyword, nodes.Pair)
 #: A literal longer than this is computed at run time rather than written into the source.
@@ -74,33 +73,6 @@ class Scope:
     complete: bool = False
 
 
-def _names_read(node: nodes.Node, out: dict[int, frozenset[str]]) -> frozenset[str]:
-    found: set[str] = set()
-    if isinstance(node, nodes.Name) and node.ctx == "load":
-        found.add(node.name)
-    for child in node.iter_child_nodes():
-        found |= _names_read(child, out)
-    names = frozenset(found)
-    out[id(node)] = names
-    return names
-
-
-def may_be_undefined(node: nodes.Node) -> bool:
-    """Whether an expression can give an undefined value (which fails when it is the whole
-    expression), rather than a value or an error."""
-    if isinstance(node, nodes.Call):  # a mapping's get gives data (null when missing), never undefined
-        return not (isinstance(node.node, nodes.Getattr) and node.node.attr == "get")
-    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
-        return True
-    if isinstance(node, nodes.Filter):
-        return node.name in _UNDEFINED_FILTERS
-    if isinstance(node, nodes.CondExpr):
-        return node.expr2 is None or may_be_undefined(node.expr1) or may_be_undefined(node.expr2)
-    if isinstance(node, (nodes.And, nodes.Or)):
-        return may_be_undefined(node.left) or may_be_undefined(node.right)
-    return isinstance(node, nodes.Name)
-
-
 class Compiler:
     """Writes the Python for one template (or one expression) into ``writer``."""
 
@@ -121,7 +93,7 @@ class Compiler:
     def value(self, node: nodes.Expr, *, checked: bool = True) -> str:
         """The code of an expression's whole value: an undefined value fails, and a list or
         mapping the expression builds is measured (``checked``) against the limits."""
-        _names_read(node, self.reads)
+        names_read(node, self.reads)
         code = self.expr(node, 0, whole=True)
         known = isinstance(node, nodes.Name) and self.scope.complete and node.name in self.scope.names
         if may_be_undefined(node) and not known and not isinstance(node, (nodes.Getattr, nodes.Getitem)):
@@ -140,7 +112,7 @@ class Compiler:
 
     def text(self, template: nodes.Template) -> str:
         """The code of a template's text (output only; ``statements.TemplateCompiler`` does the rest)."""
-        _names_read(template, self.reads)
+        names_read(template, self.reads)
         parts = [part for output in template.body for part in output.nodes]  # type: ignore[attr-defined]
         return self._joined([self._text_part(part) for part in parts])
 
@@ -169,7 +141,7 @@ class Compiler:
         if not isinstance(node, _INERT):
             names = self.reads.get(id(node))
             if names is None:
-                names = _names_read(node, self.reads)
+                names = names_read(node, self.reads)
             if not names and self.fold:
                 folded = self._fold(node)
                 if folded is not None:
@@ -369,7 +341,7 @@ class Compiler:
             # ``mapping.get(key)`` on a dict: what the sandbox's call would do, without the detour
             # (a string it gives is within the limits, as the sandbox's call checks).
             args = [self.expr(argument, depth + 1) for argument in node.args]
-            constant = _constant_dict(target.node)
+            constant = constant_dict(target.node)
             if constant is not None:  # a mapping written in the template: made once
                 return f"{self.global_(constant, 'mapping')}.get({', '.join(args)})"
             base, temp, got = self.expr(target.node, depth + 1), self._temp(depth), f"_g{depth}"
@@ -384,21 +356,6 @@ class Compiler:
 
 _IDENTITY_TESTS = {"none": "None", "true": "True", "false": "False"}
 _JINJA_TESTS: dict[str, Any] = {name: ENVIRONMENT.tests[name] for name in _IDENTITY_TESTS}
-
-
-def _constant_dict(node: nodes.Node) -> dict[Any, Any] | None:
-    """A mapping literal of constants (``{'a': 1}``), as a dict; else None."""
-    if not isinstance(node, nodes.Dict):
-        return None
-    out = {}
-    for pair in node.items:
-        if not isinstance(pair.key, nodes.Const) or not isinstance(pair.value, nodes.Const):
-            return None
-        try:
-            out[pair.key.value] = pair.value.value
-        except TypeError:  # an unhashable key fails when it runs, as in Jinja
-            return None
-    return out
 
 
 def evaluate_constant(node: nodes.Node) -> Any:

@@ -14,8 +14,9 @@ from jinja2 import nodes
 
 from ..errors import TemplateError
 from . import helpers, limits
-from .codegen import Compiler, _names_read
+from .codegen import Compiler
 from .sandbox import ENVIRONMENT
+from .syntax import names_read
 
 __all__ = ["TemplateCompiler"]
 
@@ -31,7 +32,7 @@ class TemplateCompiler(Compiler):
         body = template.body
         if all(isinstance(piece, nodes.Output) for piece in body):
             return super().text(template)
-        _names_read(template, self.reads)
+        names_read(template, self.reads)
         self.statements = True
         out = self.writer.local("o")
         self.writer.line(f"{out} = []")

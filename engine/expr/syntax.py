@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
 
 from ..errors import TemplateError
 from .sandbox import ENVIRONMENT
 
-__all__ = ["parse", "passes_through", "single_expression"]
+__all__ = ["constant_dict", "may_be_undefined", "names_read", "parse", "passes_through", "single_expression"]
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.DOTALL)
 
@@ -97,3 +98,50 @@ def _constant_literal(node: nodes.Node) -> bool:
     if isinstance(node, nodes.Dict):
         return all(isinstance(p.key, nodes.Const) and isinstance(p.value, nodes.Const) for p in node.items)
     return False
+
+
+#: Filters that may give an undefined value (an empty sequence's first item...).
+_UNDEFINED_FILTERS = frozenset({"first", "last", "min", "max", "default", "d"})
+
+
+def names_read(node: nodes.Node, out: dict[int, frozenset[str]]) -> frozenset[str]:
+    """The names ``node`` reads, recorded for it and each node below it in ``out`` (by id)."""
+    found: set[str] = set()
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        found.add(node.name)
+    for child in node.iter_child_nodes():
+        found |= names_read(child, out)
+    names = frozenset(found)
+    out[id(node)] = names
+    return names
+
+
+def may_be_undefined(node: nodes.Node) -> bool:
+    """Whether an expression can give an undefined value (which fails when it is the whole
+    expression), rather than a value or an error."""
+    if isinstance(node, nodes.Call):  # a mapping's get gives data (null when missing), never undefined
+        return not (isinstance(node.node, nodes.Getattr) and node.node.attr == "get")
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        return True
+    if isinstance(node, nodes.Filter):
+        return node.name in _UNDEFINED_FILTERS
+    if isinstance(node, nodes.CondExpr):
+        return node.expr2 is None or may_be_undefined(node.expr1) or may_be_undefined(node.expr2)
+    if isinstance(node, (nodes.And, nodes.Or)):
+        return may_be_undefined(node.left) or may_be_undefined(node.right)
+    return isinstance(node, nodes.Name)
+
+
+def constant_dict(node: nodes.Node) -> dict[Any, Any] | None:
+    """A mapping literal of constants (``{'a': 1}``), as a dict; else None."""
+    if not isinstance(node, nodes.Dict):
+        return None
+    out = {}
+    for pair in node.items:
+        if not isinstance(pair.key, nodes.Const) or not isinstance(pair.value, nodes.Const):
+            return None
+        try:
+            out[pair.key.value] = pair.value.value
+        except TypeError:  # an unhashable key fails when it runs, as in Jinja
+            return None
+    return out
