@@ -11,9 +11,8 @@ exact bytes it sends.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -23,8 +22,8 @@ from ..expr.limits import text_size
 from ..expr.templates import REDACTED
 from ..preset.flow import MAX_REQUEST
 from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
+from ..preset.program_steps import basic, form_value, review_of
 from ..preset.program_steps import credentials as _credentials
-from ..preset.program_steps import form_value
 from .decide import failure, reference, render_error
 from .decision import Plan, Request, Review
 
@@ -140,7 +139,7 @@ def _apply_auth(
         return url, set(), None, ()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
-        headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
+        headers["Authorization"] = basic(rendered.get("username"), rendered.get("password"))
         return url, {"Authorization"}, None, _BASIC_REVIEW
     if auth.kind == "bearer":
         headers["Authorization"] = f"Bearer {rendered['token']}"
@@ -156,19 +155,6 @@ def _apply_auth(
 
 def _query_separator(url: str) -> str:
     return "&" if urlsplit(url).query else "?"
-
-
-def _review(
-    step: StepSpec, context: Mapping[str, Any], url: str, query_credential: str | None, credential: Review
-) -> Review:
-    """What a review shows where the request holds a value derived from a secret (rendered
-    here, where the context is at hand; only for requests that have such values)."""
-    shown = {path: review(context) for path, review in step.secret_leaves}
-    shown.update(credential)
-    if query_credential is not None:
-        before = shown.get(("url",), url)
-        shown[("url",)] = f"{before}{_query_separator(before)}{query_credential}"
-    return tuple(shown.items())
 
 
 def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
@@ -188,11 +174,6 @@ def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail
                 raise fail(
                     field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
                 ) from None
-
-
-@lru_cache(maxsize=64)
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Request:
@@ -239,7 +220,7 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
         credential_headers=frozenset(credential_headers),
         step=step.name,
         role=step.role,
-        review=partial(_review, step, context, plain_url, query_credential, credential)
+        review=partial(review_of, step, context, {}, context.get("now", 0.0), plain_url, query_credential, credential)
         if step.secret_leaves or query_credential
         else credential,
     )
