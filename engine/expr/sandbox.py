@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import update_wrapper, wraps
 from typing import Any
 
+import jinja2.filters
 from jinja2 import StrictUndefined, pass_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import make_attrgetter
@@ -322,6 +323,14 @@ _SPECIAL_FILTERS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] 
 }
 
 
+def _sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja's own sync function for a filter that also serves async templates (its
+    ``async_variant`` wrapper asks on every call whether the template is async; this
+    environment never is): the same work, without the dispatch."""
+    sync = getattr(jinja2.filters, f"sync_{getattr(original, '__name__', '')}", None)
+    return sync if callable(sync) else original
+
+
 def _make_environment() -> BoundedSandbox:
     env = BoundedSandbox(
         undefined=StrictUndefined,
@@ -330,7 +339,7 @@ def _make_environment() -> BoundedSandbox:
         optimized=False,
         finalize=_finalize,
     )
-    available = {**{name: env.filters[name] for name in BUILTIN_FILTERS}, **CUSTOM_FILTERS}
+    available = {**{name: _sync(env.filters[name]) for name in BUILTIN_FILTERS}, **CUSTOM_FILTERS}
     env.filters = {}
     for name, original in available.items():
         bound = _SPECIAL_FILTERS.get(name) or (
