@@ -86,6 +86,23 @@ def method_of(method: Any, pointer: str) -> str:
 _SAFE_FORM = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
+#: Each UTF-8 byte as ``quote_plus`` writes it (a space as ``+``), for ``str.translate``.
+_FORM_BYTES = {
+    byte: chr(byte)
+    if chr(byte).isascii() and _SAFE_FORM.fullmatch(chr(byte))
+    else "+"
+    if byte == 0x20
+    else f"%{byte:02X}"
+    for byte in range(256)
+}
+
+
+def form_quote(text: str) -> str:
+    """``quote_plus(text)``, the same characters, without its Python loop over each byte
+    (``tests/test_steps.py`` holds the two to the same output)."""
+    return text.encode("utf-8").decode("latin-1").translate(_FORM_BYTES)
+
+
 @lru_cache(maxsize=1024)
 def _form_name(name: str) -> str:
     return quote_plus(name)
@@ -100,7 +117,7 @@ def encode_form(body: Any, pointer: str) -> tuple[dict[str, str], str]:
     for key, value in body.items():
         name, text = str(key), form_value(value)
         decoded[name] = text
-        parts.append(_form_name(name) + "=" + (text if _SAFE_FORM.fullmatch(text) else quote_plus(text)))
+        parts.append(_form_name(name) + "=" + (text if _SAFE_FORM.fullmatch(text) else form_quote(text)))
     return decoded, "&".join(parts)
 
 
