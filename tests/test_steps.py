@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import relay
 from relay.cli import main
 from relay.fakes import FakeServer, Fault, RecordingFake
-from relay.preset.program_steps import form_quote
+from relay.preset.wire import form_quote
 from tests.delivery_helpers import Sleeps
 
 STEPS = Path(__file__).parent / "fixtures" / "steps"

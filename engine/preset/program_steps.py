@@ -13,14 +13,12 @@ template, the auth header) is computed once, in ``fixed``.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-from ..errors import LeafRenderError
 from ..expr import helpers
 from ..expr.codegen import Scope
 from ..expr.emit import Module, Origin, Writer, literal
@@ -30,38 +28,16 @@ from ..expr.templates import REDACTED
 from .flow import MAX_REQUEST
 from .model import METHODS
 from .program import FIXED, Hoister
+from .wire import Refusal, encode_form, encode_json, form_value
 
 if TYPE_CHECKING:
     from .model import AuthSpec, CompiledPreset, StepSpec
 
-__all__ = ["Refusal", "credentials", "form_value", "write_steps"]
+__all__ = ["basic", "credentials", "review_of", "write_steps"]
 
 Where = Callable[[str], str]
 Review = tuple[tuple[tuple[str | int, ...], Any], ...]
 _CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class Refusal(LeafRenderError):
-    """A rendered request relay will not send (not an absolute URL, a header it cannot carry...)."""
-
-    def __init__(self, pointer: str, message: str) -> None:
-        super().__init__(pointer, ValueError(message))
-        self.message = message
-
-    def __reduce__(self) -> tuple[type[Refusal], tuple[str, str]]:  # type: ignore[override]
-        return Refusal, (self.pointer, self.message)
-
-
-def form_value(value: Any) -> str:
-    """How one form field is written: booleans as true/false, objects as compact JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return _encode_json(value)
-    return str(value)
 
 
 #: An absolute http(s) URL whose host needs no further look (plain ASCII, no brackets):
@@ -81,44 +57,6 @@ def method_of(method: Any, pointer: str) -> str:
     if method not in METHODS:
         raise Refusal(pointer, f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}")
     return str(method)
-
-
-_SAFE_FORM = re.compile(r"[A-Za-z0-9_.~-]*")
-
-
-#: Each UTF-8 byte as ``quote_plus`` writes it (a space as ``+``), for ``str.translate``.
-_FORM_BYTES = {
-    byte: chr(byte)
-    if chr(byte).isascii() and _SAFE_FORM.fullmatch(chr(byte))
-    else "+"
-    if byte == 0x20
-    else f"%{byte:02X}"
-    for byte in range(256)
-}
-
-
-def form_quote(text: str) -> str:
-    """``quote_plus(text)``, the same characters, without its Python loop over each byte
-    (``tests/test_steps.py`` holds the two to the same output)."""
-    return text.encode("utf-8").decode("latin-1").translate(_FORM_BYTES)
-
-
-@lru_cache(maxsize=1024)
-def _form_name(name: str) -> str:
-    return quote_plus(name)
-
-
-def encode_form(body: Any, pointer: str) -> tuple[dict[str, str], str]:
-    """A form body's fields as text, and its encoded text (as ``urlencode`` writes it: ASCII)."""
-    if not isinstance(body, dict):
-        raise Refusal(pointer, "a form body must be a mapping of field names to values")
-    decoded: dict[str, str] = {}
-    parts = []
-    for key, value in body.items():
-        name, text = str(key), form_value(value)
-        decoded[name] = text
-        parts.append(_form_name(name) + "=" + (text if _SAFE_FORM.fullmatch(text) else form_quote(text)))
-    return decoded, "&".join(parts)
 
 
 def header_value(value: Any, pointer: str, name: str) -> str:
@@ -318,7 +256,7 @@ class _Step:
             writer.line("_content = n_content.encode('ascii')")
         else:
             writer.line("_decoded = _body")
-            writer.line(f"n_content = '' if _body is None else {self.name(_encode_json, 'encode_json')}(_body)")
+            writer.line(f"n_content = '' if _body is None else {self.name(encode_json, 'encode_json')}(_body)")
             writer.line("_content = n_content.encode()")  # the one copy: text to bytes
 
     def headers(self) -> None:

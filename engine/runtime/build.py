@@ -22,8 +22,9 @@ from ..expr.limits import text_size
 from ..expr.templates import REDACTED
 from ..preset.flow import MAX_REQUEST
 from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
-from ..preset.program_steps import basic, form_value, review_of
+from ..preset.program_steps import basic, review_of
 from ..preset.program_steps import credentials as _credentials
+from ..preset.wire import form_value
 from .decide import failure, reference, render_error
 from .decision import Plan, Request, Review
 
