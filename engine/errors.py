@@ -202,6 +202,9 @@ class LeafRenderError(RelayError):
         self.cause = cause
         super().__init__(getattr(cause, "message", None) or str(cause) or type(cause).__name__)
 
+    def __reduce__(self) -> tuple[type[LeafRenderError], tuple[str, Exception]]:
+        return LeafRenderError, (self.pointer, self.cause)
+
 
 class LimitError(RelayError, ValueError):
     """A template went past one of the sandbox's named limits (see ``relay.expr.limits``).

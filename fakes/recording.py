@@ -13,12 +13,10 @@ gets ``200 {}``.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from .server import FakeRequest, FakeResponse, FakeVendor
 
@@ -291,22 +289,10 @@ def _problems(route: Route, body: Any) -> list[str]:
 
 def _credentials(preset: Any, step: Any, settings: Any) -> tuple[dict[str, str], dict[str, str]]:
     """The credential headers and query parameters ``step`` carries with ``settings``."""
-    from relay.runtime.build import build_check_request
+    from relay.runtime.build import credentials
 
-    def constant(value: Any) -> Any:
-        return lambda _context: value
-
-    probe = dataclasses.replace(
-        step,
-        when=None,
-        method=constant("GET"),
-        url=constant("http://fake.invalid/"),
-        headers=constant({}),
-        body=None,
-        validator=None,
-    )
     context = {"settings": settings.values, "constants": preset.constants}
-    request = build_check_request(preset, probe, context, settings.secrets, 0.0)
-    headers = {name.lower(): request.headers[name] for name in request.credential_headers}
-    query = dict(parse_qsl(urlsplit(request.url).query))
+    found, parameters = credentials(preset, step, context)
+    headers = {name.lower(): value for name, value in found.items()}
+    query = dict(parameters)
     return headers, query

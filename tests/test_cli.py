@@ -122,3 +122,21 @@ def test_golden_passes_and_reports_a_diff_on_mismatch(tmp_path: Path) -> None:
 def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:
     code, out = run("render", "nope", "--event", "-", "--settings", str(write_settings(tmp_path)), input="{}")
     assert code == 2 and "no preset 'nope'" in out
+
+
+def test_compile_prints_the_generated_python_pointing_at_the_yaml() -> None:
+    code, out = run("compile", "mailgun")
+    assert code == 0
+    compile(out, "mailgun-program", "exec")  # what it prints is the Python relay runs
+    assert "def decide(n_event, n_settings, n_constants, S, T):" in out
+    origins = re.findall(r"^\s*# (/\S*)  \((\S+\.yaml):(\d+)\)$", out, flags=re.M)
+    assert len(origins) > 20
+    for pointer, file, line in origins:
+        path = Path(file) if Path(file).is_absolute() else ROOT / file
+        lines = path.read_text().splitlines()
+        # the node's own line, or (a mapping's value) the line of its key just above it
+        above, own = lines[int(line) - 2], lines[int(line) - 1]
+        keys = [part for part in pointer.split("/") if part]  # or (inherited) a parent's
+        assert any(key in own + above for key in keys) or own.lstrip().startswith("-"), (pointer, file, line, own)
+    code, out = run("compile", "no-such-preset")
+    assert code != 0

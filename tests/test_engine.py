@@ -94,10 +94,12 @@ def test_template_problems_are_found_at_load_time(source: str, message: str) -> 
     assert len(problems) == 1 and message in problems[0].problem.message
 
 
-def test_expression_with_undefined_attribute_fails_loudly() -> None:
-    evaluate = compile_expression("x.missing", ANY)
-    with pytest.raises(Exception, match="missing"):
-        evaluate({"x": {}})
+def test_a_missing_key_reads_as_null_but_an_attribute_a_value_cannot_have_fails_loudly() -> None:
+    assert compile_expression("x.missing", ANY)({"x": {}}) is None
+    assert compile_expression("x.missing.deeper", ANY)({"x": {}}) is None
+    evaluate = compile_expression("x.name.missing", ANY)
+    with pytest.raises(Exception, match="'str object' has no attribute 'missing'"):
+        evaluate({"x": {"name": "text"}})
 
 
 def test_declared_attribute_check() -> None:

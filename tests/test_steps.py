@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 import relay
 from relay.cli import main
 from relay.fakes import FakeServer, Fault, RecordingFake
+from relay.preset.wire import form_quote
 from tests.delivery_helpers import Sleeps
 
 STEPS = Path(__file__).parent / "fixtures" / "steps"
@@ -51,7 +53,7 @@ def test_hubspot_like_upserts_properties_and_also_changes_the_subscription(conse
     settings = preset.resolve_settings(HUBSPOT_SETTINGS, environ={})
     context = {} if consent is None else {"consent": {"canonical": {"marketing": consent}}}
     event = {"type": "identify", "traits": {"email": "ada@example.com", "first_name": "Ada"}, "context": context}
-    decision = relay.render(preset, event, settings)
+    decision = relay.render(preset, event, settings, trace=True)
     assert [r.step for r in decision.requests] == steps
     assert [s["step"] for s in decision.to_dict(trace=True)["trace"]["steps"]] == [
         "properties",
@@ -102,3 +104,20 @@ def test_without_a_journal_every_step_is_sent_on_every_attempt() -> None:
         outcome = deliverer.deliver(track("ada@example.com"))
     assert outcome.status == "delivered" and outcome.requests == 2
     assert [r.step for r in outcome.requests_built] == ["member", "event"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain-text_1.0~",
+        "a b+c&d=e/f?g#h%i",
+        '[{"event_name": "Purchase", "value": 12.5}]',
+        "é ü ß 日本語 🙂",
+        "".join(chr(code) for code in range(0x20, 0x7F)),
+        "".join(chr(code) for code in range(0x80, 0x180)),
+        "\t\n\r\x00\x7f",
+    ],
+)
+def test_form_quote_writes_what_quote_plus_writes(text: str) -> None:
+    assert form_quote(text) == quote_plus(text)

@@ -1,16 +1,14 @@
-"""The template limits (relay.expr.limits), on both evaluation paths.
+"""The template limits (relay.expr.limits), in the compiled code (the one way templates run).
 
 Every way a template can make a big value is tried twice: with constants, which
 must be refused when the preset loads (a located error), and with the same values
-passed in as names, which must be refused when the template renders. Both the fast
-path (closures) and the plain path (Jinja's own code) must refuse the same inputs.
+passed in as names, which must be refused when the template renders.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,9 @@ import pytest
 from relay import RenderError, load_preset, render
 from relay.errors import LimitError, TemplateError
 from relay.expr.limits import MAX_ITERATIONS, MAX_TEXT
-from relay.expr.templates import compile_expression, compile_tree, plain_templates
+from relay.expr.templates import compile_expression, compile_tree
 
 BIG = 10**9
-MODES = ["fast", "plain"]
 
 # (expression, the names it reads): each builds a value past a limit.
 HOSTILE: list[tuple[str, dict[str, Any]]] = [
@@ -73,9 +70,8 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _evaluate(mode: str, expression: str, names: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
-    with plain_templates() if mode == "plain" else nullcontext():
-        return compile_expression(expression, dict.fromkeys(names))
+def _evaluate(expression: str, names: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+    return compile_expression(expression, dict.fromkeys(names))
 
 
 def _constant(expression: str, names: dict[str, Any]) -> str:
@@ -88,20 +84,18 @@ def _constant(expression: str, names: dict[str, Any]) -> str:
     return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b", literal, expression) if names else expression
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("expression", "names"), HOSTILE, ids=[e for e, _ in HOSTILE])
-def test_hostile_values_are_refused_when_rendered(mode: str, expression: str, names: dict[str, Any]) -> None:
-    evaluate = _evaluate(mode, expression, names)
+def test_hostile_values_are_refused_when_rendered(expression: str, names: dict[str, Any]) -> None:
+    evaluate = _evaluate(expression, names)
     with pytest.raises(LimitError, match=r"^template limit: "):
         evaluate(names)
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("expression", "names"), HOSTILE, ids=[e for e, _ in HOSTILE])
-def test_hostile_constants_are_refused_when_the_preset_loads(mode: str, expression: str, names: dict[str, Any]) -> None:
+def test_hostile_constants_are_refused_when_the_preset_loads(expression: str, names: dict[str, Any]) -> None:
     source = _constant(expression, names)
     with pytest.raises(TemplateError, match=r"^template limit: "):
-        _evaluate(mode, source, {})
+        _evaluate(source, {})
 
 
 ORDINARY: list[tuple[str, Any]] = [
@@ -123,27 +117,24 @@ ORDINARY: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("expression", "expected"), ORDINARY, ids=[e for e, _ in ORDINARY])
-def test_ordinary_templates_still_work(mode: str, expression: str, expected: Any) -> None:
-    assert _evaluate(mode, expression, {})({}) == expected
+def test_ordinary_templates_still_work(expression: str, expected: Any) -> None:
+    assert _evaluate(expression, {})({}) == expected
 
 
 def test_sum_of_lists_is_linear_not_quadratic() -> None:
     # Python's sum() copies the list so far for each item: 30,000 items would be ~450 million copies.
     parts = [[index] for index in range(30_000)]
-    assert _evaluate("fast", "parts | sum(start=[])", {"parts": None})({"parts": parts}) == list(range(30_000))
+    assert _evaluate("parts | sum(start=[])", {"parts": None})({"parts": parts}) == list(range(30_000))
 
 
-def _text(mode: str, source: str) -> Callable[[dict[str, Any]], Any]:
+def _text(source: str) -> Callable[[dict[str, Any]], Any]:
     problems: list[Any] = []
-    with plain_templates() if mode == "plain" else nullcontext():
-        renderer = compile_tree(source, {"s": None, "l": None}, problems, "/t")
+    renderer = compile_tree(source, {"s": None, "l": None}, problems, "/t")
     assert not problems, problems
     return renderer
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     ("source", "names"),
     [
@@ -153,15 +144,14 @@ def _text(mode: str, source: str) -> Callable[[dict[str, Any]], Any]:
         ("{% filter upper %}{{ s }}{{ s }}{% endfilter %}", {"s": "x" * 600_000}),
     ],
 )
-def test_text_templates_are_bounded_as_a_whole(mode: str, source: str, names: dict[str, Any]) -> None:
+def test_text_templates_are_bounded_as_a_whole(source: str, names: dict[str, Any]) -> None:
     with pytest.raises(Exception, match=r"template limit: a value may be at most 1,000,000 characters"):
-        _text(mode, source)(names)
+        _text(source)(names)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_loops_are_bounded_per_rendering(mode: str) -> None:
+def test_loops_are_bounded_per_rendering() -> None:
     nested = "{% for a in l %}{% for b in l %}{% for c in l %}{% endfor %}{% endfor %}{% endfor %}done"
-    renderer = _text(mode, nested)
+    renderer = _text(nested)
     assert renderer({"l": [1] * 40, "s": ""}) == "done"  # 65,640 iterations: within the limit
     with pytest.raises(Exception, match=f"loops may run at most {MAX_ITERATIONS:,} times"):
         renderer({"l": [1] * 1000, "s": ""})
@@ -199,10 +189,8 @@ def _preset(tmp_path: Path, leaf: str) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_a_hostile_value_from_the_event_is_a_render_error_naming_the_field(tmp_path: Path, mode: str) -> None:
-    with plain_templates() if mode == "plain" else nullcontext():
-        preset = load_preset(_preset(tmp_path, '"{{ email * (event.times | int) }}"'))
+def test_a_hostile_value_from_the_event_is_a_render_error_naming_the_field(tmp_path: Path) -> None:
+    preset = load_preset(_preset(tmp_path, '"{{ email * (event.times | int) }}"'))
     settings = preset.resolve_settings({"token": "t", "list": "l"}, environ={})
     event = {"type": "identify", "traits": {"email": "a@example.com"}, "times": BIG}
     with pytest.raises(RenderError) as caught:

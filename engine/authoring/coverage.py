@@ -35,7 +35,7 @@ from ..preset.model import CompiledPreset, SelectorSpec
 from ..runtime.batch import render_item
 from ..runtime.build import build
 from ..runtime.decide import decide
-from ..runtime.decision import Plan
+from ..runtime.decision import Plan, Trace
 from .golden import GoldenCase
 
 __all__ = ["CONSENT_STATES", "CoverageReport", "Item", "measure"]
@@ -112,7 +112,7 @@ def measure(preset: CompiledPreset, cases: list[GoldenCase]) -> CoverageReport:
         for event in case.all_events:  # a batch case exercises the preset with each of its events
             try:
                 settings = preset.resolve_settings(case.settings, environ={})
-                plan = decide(preset, event, settings)
+                plan = decide(preset, event, settings, trace=True)
                 _record_decision(report, preset, plan)
                 _record_selectors(report, preset, plan, event, used)
                 if _reached(preset, plan, first_consent_rule):
@@ -216,11 +216,11 @@ def _template_leaves(node: Any, pointer: str, path: tuple[Any, ...] = ()) -> Ite
 
 
 def _record_decision(report: CoverageReport, preset: CompiledPreset, plan: Plan) -> None:
-    mapping = next((m for m in preset.mappings if m.name == plan.trace.mapping), None)
+    mapping = next((m for m in preset.mappings if m.name == _trace(plan).mapping), None)
     if mapping is not None and (mapping.drop is not None or plan.action == "send"):
         report.hit("mapping", mapping.pointer)
     rules = {r.name: r for r in preset.rules}
-    for entry in plan.trace.rules:
+    for entry in _trace(plan).rules:
         if entry["rule"] in rules:
             report.hit("rule", rules[entry["rule"]].pointer)
 
@@ -232,7 +232,7 @@ def _record_selectors(report: CoverageReport, preset: CompiledPreset, plan: Plan
             continue  # a selector nothing reads (from a shared fragment) has nothing to cover
         pointers = _fallback_pointers(data, selector)
         for index, path in enumerate(selector.paths):
-            if plan.trace.selectors.get(name) != path:
+            if _trace(plan).selectors.get(name) != path:
                 continue
             report.hit("fallback", pointers[index])
             alternatives = _alternatives(path)
@@ -253,7 +253,7 @@ def _record_fields(report: CoverageReport, preset: CompiledPreset, plan: Plan) -
     rendered = plan.context.get("fields") or {}
     data = preset.source.data
     leaves = list(_template_leaves(data.get("fields", {}), "/fields"))
-    mapping = next((m for m in preset.mappings if m.name == plan.trace.mapping), None)
+    mapping = next((m for m in preset.mappings if m.name == _trace(plan).mapping), None)
     if mapping is not None:
         own = data["mappings"][int(mapping.pointer.rsplit("/", 1)[1])].get("fields", {})
         leaves += list(_template_leaves(own, f"{mapping.pointer}/fields"))
@@ -300,7 +300,7 @@ def _at(value: Any, path: tuple[Any, ...]) -> Any:
 
 def _selected(selector: SelectorSpec, plan: Plan, event: Any) -> Any:
     """The value a selector took for this event (decide keeps only the path that won)."""
-    path = plan.trace.selectors.get(selector.name)
+    path = _trace(plan).selectors.get(selector.name)
     if path is None:
         return selector.default
     value = dict(selector.pairs)[path](event)
@@ -327,7 +327,7 @@ def _reached(preset: CompiledPreset, plan: Plan, first: int | None) -> bool:
     """Did the event get as far as the first rule reading consent (or, with none, get sent)?"""
     if plan.action == "send":
         return True
-    if first is None or plan.trace.mapping is None:
+    if first is None or _trace(plan).mapping is None:
         return False
     order = [r.name for r in preset.rules]
     return plan.rule in order and order.index(plan.rule) >= first
@@ -345,3 +345,8 @@ def _names_read(node: Any, key: str = "") -> set[str]:
         return set(meta.find_undeclared_variables(parse(node if "{{" in node else f"{{{{ {node} }}}}")))
     except Exception:  # not Jinja after all (a literal with braces): it reads nothing
         return set()
+
+
+def _trace(plan: Plan) -> Trace:
+    assert plan.trace is not None, "coverage decides with trace=True"
+    return plan.trace

@@ -61,6 +61,7 @@ def main() -> None:
 
 for command in (
     offline.validate,
+    offline.compile_preset,
     offline.render,
     offline.golden,
     delivery.send,

@@ -1,4 +1,4 @@
-"""The offline commands: validate, render and golden. Nothing here sends a request."""
+"""The offline commands: validate, compile, render and golden. Nothing here sends a request."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..runtime.batch_render import render_batch
 from ..runtime.render import render as render_event
 from .common import open_preset, presets_flag, presets_option, read_event, read_settings
 
-__all__ = ["golden", "render", "validate"]
+__all__ = ["compile_preset", "golden", "render", "validate"]
 
 
 @click.command()
@@ -48,6 +48,20 @@ def validate(paths: tuple[Path, ...], presets_root: Path | None) -> None:
         raise SystemExit(1)
 
 
+@click.command("compile")
+@click.argument("preset_name", metavar="PRESET")
+@presets_option
+def compile_preset(preset_name: str, presets_root: Path | None) -> None:
+    """Print the Python PRESET is compiled to when it loads, the code relay runs for it.
+
+    Each line that evaluates a part of the preset is headed by a comment naming it (JSON
+    pointer, file:line); an error raised in that code is reported at the same place.
+    """
+    program = open_preset(preset_name, presets_root).program
+    assert program is not None, "a preset is compiled when it loads"
+    click.echo(program.source(), nl=False)
+
+
 @click.command()
 @click.argument("preset_name", metavar="PRESET")
 @click.option("--event", "event_source", required=True, help="Event JSON file, or - for stdin.")
@@ -71,7 +85,8 @@ def render(
     preset = open_preset(preset_name, presets_root)
     settings, options = read_settings(settings_path, preset)
     event = read_event(event_source)
-    decision = render_event(preset, event, settings)
+    traced = bool(trace) if output_format == "json" else trace is not False
+    decision = render_event(preset, event, settings, trace=traced)
     batched = None
     if preset.batches and decision.action == "send":
         batched = render_batch(preset, [event], settings).to_dict()["requests"]

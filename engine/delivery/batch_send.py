@@ -125,7 +125,8 @@ class WaveSender:
     def _single(self, unit: Unit, step: StepSpec, tally: Tally) -> None:
         """One request for one unit, exactly as an unbatched delivery makes it."""
         if step.role != "read" and unit.done(step.name):
-            unit.plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
+            if unit.plan.trace is not None:
+                unit.plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
             unit.done_before += 1
             return
         if self.halted():
@@ -166,7 +167,8 @@ class WaveSender:
         now = self.deliverer.clock()
         for unit in units:
             if unit.done(step.name):
-                unit.plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
+                if unit.plan.trace is not None:
+                    unit.plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
                 unit.done_before += 1
                 continue
             failure = next((f for f in (p.failure(step.name) for p in unit.progress) if f is not None), None)

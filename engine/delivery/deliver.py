@@ -170,7 +170,8 @@ class Deliverer:
             for step in self.preset.steps:
                 step_name = step.name
                 if progress is not None and step.role != "read" and progress.done(step.name):
-                    plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
+                    if plan.trace is not None:
+                        plan.trace.steps.append({"step": step.name, "effect": "sent by an earlier attempt"})
                     done_before += 1
                     continue
                 failure = progress.failure(step.name) if progress is not None and step.batch is not None else None

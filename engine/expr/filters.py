@@ -15,11 +15,13 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["CUSTOM_FILTERS", "is_valid_email", "to_json"]
+from jinja2 import Undefined
+
+__all__ = ["CUSTOM_FILTERS", "NULL_AWARE", "is_valid_email", "reads_as_null", "to_json"]
 
 
 def to_json(value: Any) -> str:
@@ -194,7 +196,7 @@ def _iso8601(value: Any, tz: str | None = None) -> str | None:
 
 
 def _hmac_sha256(value: Any, key: Any) -> str:
-    return _hmac.new(str(key).encode(), str(value).encode(), hashlib.sha256).hexdigest()
+    return _hmac.digest(str(key).encode(), str(value).encode(), "sha256").hex()
 
 
 def _merge(base: Any, override: Any) -> dict[str, Any]:
@@ -233,4 +235,65 @@ CUSTOM_FILTERS: dict[str, Callable[..., Any]] = {
     "hmac_sha256": _hmac_sha256,
     "compact": _compact,
     "merge": _merge,
+}
+
+
+# -- null: what a key that is not there reads as -------------------------------------
+
+
+def reads_as_null(obj: Any, key: Any) -> bool:
+    """True where reading ``key`` of ``obj`` finds nothing and gives null rather than an
+    error: a key a mapping does not have, an index past either end of a list, any key of null.
+    (Event data has holes; a template reads them as null, as a selector path does.)"""
+    if obj is None or isinstance(obj, Mapping):
+        return True
+    return isinstance(obj, (list, tuple)) and type(key) is int
+
+
+def _absent(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined)
+
+
+def _null_default(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+        return default_value if _absent(value) or (boolean and not value) else value
+
+    return default
+
+
+def _null_defined(_original: Callable[..., Any]) -> Callable[..., Any]:
+    def defined(value: Any) -> bool:
+        """True for a value that is there: not null (a missing key reads as null)."""
+        return not _absent(value)
+
+    return defined
+
+
+def _null_undefined(_original: Callable[..., Any]) -> Callable[..., Any]:
+    def undefined(value: Any) -> bool:
+        return _absent(value)
+
+    return undefined
+
+
+def _null_map(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def map_(context: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or "default" not in kwargs or "attribute" not in kwargs:
+            return original(context, value, *args, **kwargs)
+        fallback = kwargs.pop("default")
+        return (fallback if item is None else item for item in original(context, value, *args, **kwargs))
+
+    return map_
+
+
+#: Jinja's filters and tests that ask "is there a value?", made to count null as none
+#: (Jinja's own count only an undefined name). Each wraps the environment's original.
+NULL_AWARE: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "default": _null_default,
+    "d": _null_default,
+    "defined": _null_defined,
+    "undefined": _null_undefined,
+    "map": _null_map,
 }

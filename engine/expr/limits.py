@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import LimitError
 
@@ -204,10 +204,16 @@ def _mod(left: Any, right: Any) -> Any:
 
 
 def _mul_checked(left: Any, right: Any) -> Any:
+    if (left.__class__ is float and right.__class__ in _NUMBERS) or (
+        right.__class__ is float and left.__class__ in _NUMBERS
+    ):
+        return cast(Any, left) * right  # a float: no repetition, no digits to count
     result = _mul(left, right)
     check_number(result)  # int * int: the product may have twice the digits
     return result
 
+
+_NUMBERS = frozenset({int, float})
 
 #: Each binary operator, with its check: the sandbox's ``call_binop`` (both paths) uses these.
 BINOPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -238,6 +244,14 @@ def concat_text(pieces: Iterable[str]) -> str:
 def join_text(parts: Iterable[Any], separator: str = "") -> str:
     """``separator.join(str(p) for p in parts)`` (``~``, ``join``), counted before it is built."""
     items = parts if type(parts) is list else list(parts)
+    for item in items:
+        if item.__class__ is not str:
+            break
+    else:  # all text already: joining makes nothing the parts did not hold (checked after)
+        text = separator.join(items)
+        if len(text) > MAX_TEXT:
+            raise text_limit(len(text))
+        return text
     size = len(separator) * max(len(items) - 1, 0)
     for item in items:
         size += len(item) if type(item) is str else text_size(item, MAX_TEXT)

@@ -4,9 +4,9 @@
 checked, mutating methods are refused, and a missing name is an error rather
 than an empty string. The filter list is closed, and there are no globals.
 
-It is also where the template limits (``limits.py``) are enforced, for both ways a
-template is evaluated (Jinja's own compiled code, and the closures of
-``fastexpr.py``, which call the same hooks):
+It is also where the template limits (``limits.py``) are enforced, for every way a
+template is evaluated (a preset's compiled Python, ``codegen.py``, calls the same hooks, and
+so does Jinja's own rendering, which the compliance corpus holds it to):
 
 - every binary operator goes through ``call_binop`` (all of them are intercepted,
   which also stops Jinja from evaluating constant expressions while compiling);
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import update_wrapper, wraps
 from typing import Any
 
+import jinja2.filters
 from jinja2 import StrictUndefined, pass_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import make_attrgetter
@@ -36,9 +37,9 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
 from . import limits
-from .filters import CUSTOM_FILTERS, is_valid_email
+from .filters import CUSTOM_FILTERS, NULL_AWARE, is_valid_email, reads_as_null
 
-__all__ = ["BUILTIN_FILTERS", "ENVIRONMENT", "BoundedSandbox"]
+__all__ = ["BUILTIN_FILTERS", "ENVIRONMENT", "BoundedSandbox", "reads_as_null"]
 
 #: Jinja's own filters that presets may use. A closed list: anything not named
 #: here (or in filters.CUSTOM_FILTERS) is an unknown filter at load time.
@@ -170,6 +171,44 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             raise limits.text_limit(len(result))
         return result
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute``: Jinja's sandboxed lookup (the attribute first, then the item),
+        except that a key a mapping does not have, or any key of null, reads as null."""
+        try:
+            value = getattr(obj, attribute)
+        except AttributeError:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                pass
+        else:
+            return self._checked_attribute(obj, attribute, value)
+        return None if reads_as_null(obj, attribute) else self.undefined(obj=obj, name=attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """``obj[argument]``: Jinja's sandboxed lookup (the item first, then the attribute),
+        except that a missing key, an index past the end of a list, or any key of null reads
+        as null."""
+        try:
+            return obj[argument]
+        except (TypeError, LookupError):
+            if isinstance(argument, str):
+                try:
+                    value = getattr(obj, argument)
+                except AttributeError:
+                    pass
+                else:
+                    return self._checked_attribute(obj, argument, value)
+        return None if reads_as_null(obj, argument) else self.undefined(obj=obj, name=argument)
+
+    def _checked_attribute(self, obj: Any, attribute: str, value: Any) -> Any:
+        bounded = self.wrap_str_format(value)
+        if bounded is not None:
+            return bounded
+        if self.is_safe_attribute(obj, attribute, value):
+            return value
+        return self.unsafe_undefined(obj, attribute)
+
     def concat_values(self, parts: Iterable[Any]) -> str:
         """``a ~ b``: the text of each part, counted before it is joined."""
         return limits.join_text(parts)
@@ -284,6 +323,14 @@ _SPECIAL_FILTERS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] 
 }
 
 
+def _sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja's own sync function for a filter that also serves async templates (its
+    ``async_variant`` wrapper asks on every call whether the template is async; this
+    environment never is): the same work, without the dispatch."""
+    sync = getattr(jinja2.filters, f"sync_{getattr(original, '__name__', '')}", None)
+    return sync if callable(sync) else original
+
+
 def _make_environment() -> BoundedSandbox:
     env = BoundedSandbox(
         undefined=StrictUndefined,
@@ -292,13 +339,16 @@ def _make_environment() -> BoundedSandbox:
         optimized=False,
         finalize=_finalize,
     )
-    available = {**{name: env.filters[name] for name in BUILTIN_FILTERS}, **CUSTOM_FILTERS}
+    available = {**{name: _sync(env.filters[name]) for name in BUILTIN_FILTERS}, **CUSTOM_FILTERS}
     env.filters = {}
     for name, original in available.items():
         bound = _SPECIAL_FILTERS.get(name) or (
             _text_filter if name in _TEXT_FILTERS else _digest_filter if name in _DIGEST_FILTERS else None
         )
         env.filters[name] = bound(original) if bound is not None else original
+    for name, make in NULL_AWARE.items():  # null is "not there": default, defined and map agree
+        target = env.tests if name in env.tests else env.filters
+        target[name] = make(target[name])  # type: ignore[arg-type]
     env.tests["valid_email"] = is_valid_email
     env.globals.clear()  # no range/dict/lipsum/cycler: presets get data, not toys
     return env

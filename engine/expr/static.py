@@ -6,10 +6,15 @@ from jinja2 import nodes
 
 from ..errors import LimitError, TemplateError
 from . import limits
-from .fastexpr import Unsupported, compile_node
-from .sandbox import ENVIRONMENT
+from .codegen import evaluate_constant
 
-__all__ = ["check_constants", "check_statements"]
+__all__ = ["MAX_NESTING", "MAX_STATEMENT_NESTING", "check_constants", "check_depth", "check_statements"]
+
+#: How deeply expressions may nest (``((a))``, ``a.b.c``, ``f(g(x))``): generated Python
+#: stays well inside what Python's own parser accepts.
+MAX_NESTING = 60
+#: How deeply statements may nest (``{% for %}`` in ``{% if %}`` in ...).
+MAX_STATEMENT_NESTING = 8
 
 #: Statements a preset template may not use: macros can recurse (exponential time for
 #: a few lines), and the others need a template loader, which presets do not have.
@@ -21,6 +26,13 @@ _REFUSED_STATEMENTS: dict[type[nodes.Node], str] = {
     nodes.Include: "include",
     nodes.Import: "import",
     nodes.FromImport: "from ... import",
+    nodes.ScopedEvalContextModifier: "autoescape",
+    nodes.EvalContextModifier: "autoescape",
+    nodes.ExprStmt: "do",
+    nodes.Break: "break",
+    nodes.Continue: "continue",
+    nodes.Scope: "autoescape",  # Jinja wraps an autoescape block in a Scope
+    nodes.OverlayScope: "overlay",
 }
 
 
@@ -58,13 +70,11 @@ def check_constants(tree: nodes.Node, everything: list[nodes.Node]) -> None:
         node = pending.pop()
         if id(node) not in reads_names and isinstance(node, nodes.Expr) and not isinstance(node, _LEAF_NODES):
             try:
-                limits.check_text(compile_node(ENVIRONMENT, node)({}))
-            except Unsupported:
-                pass  # outside the compiled subset: check its parts instead
+                limits.check_text(evaluate_constant(node))
             except LimitError as exc:
                 raise TemplateError(str(exc), line=node.lineno) from None
             except Exception:
-                continue
+                pass  # fails when it runs (a branch maybe never taken): its parts may still be checked
             else:
                 continue
         pending.extend(node.iter_child_nodes())
@@ -83,3 +93,29 @@ def _mark_names(node: nodes.Node, reads_names: set[int]) -> bool:
     if reads:
         reads_names.add(id(node))
     return reads
+
+
+_STATEMENTS = (nodes.For, nodes.If, nodes.With, nodes.FilterBlock, nodes.AssignBlock)
+
+
+def check_depth(tree: nodes.Node) -> None:
+    """Refuse a template nested past MAX_NESTING expressions or MAX_STATEMENT_NESTING statements."""
+    pending: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
+    while pending:
+        node, depth, statements = pending.pop()
+        if isinstance(node, nodes.Expr):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise TemplateError(
+                    f"template limit: the template is nested too deeply (expressions nest at most {MAX_NESTING} deep)",
+                    line=node.lineno or 1,
+                )
+        elif isinstance(node, _STATEMENTS):
+            statements += 1
+            if statements > MAX_STATEMENT_NESTING:
+                raise TemplateError(
+                    "template limit: the template is nested too deeply "
+                    f"(statements nest at most {MAX_STATEMENT_NESTING} deep)",
+                    line=node.lineno or 1,
+                )
+        pending.extend((child, depth, statements) for child in node.iter_child_nodes())

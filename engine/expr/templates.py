@@ -10,56 +10,46 @@ Values from events only ever reach templates as data, never as template source.
 from __future__ import annotations
 
 import difflib
-import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, meta, nodes
-from jinja2.exceptions import TemplateAssertionError
+from jinja2 import nodes
 
-from ..errors import LeafRenderError, TemplateError
+from ..errors import TemplateError
 from ..jsonpointer import escape_pointer
-from . import limits
-from .fastexpr import Unsupported, compile_node, compile_output
 from .filters import to_json
+from .leaves import Leaf, bind, has_template
 from .sandbox import ENVIRONMENT
-from .static import check_constants, check_statements
+from .static import check_constants, check_depth, check_statements
+from .syntax import parse, passes_through, single_expression
 
 __all__ = [
     "REDACTED",
     "Allowed",
+    "Leaf",
     "LeafHook",
     "LeafProblem",
     "Renderer",
     "compile_expression",
     "compile_tree",
     "did_you_mean",
+    "expression_leaf",
     "inspect_template",
     "parse",
     "passes_through",
-    "plain_templates",
     "single_expression",
     "to_json",
+    "tree_leaf",
 ]
 
 Renderer = Callable[[Mapping[str, Any]], Any]
 #: Each top-level name a template may use, with the attributes it has (None: any).
 Allowed = Mapping[str, Iterable[str] | None]
 
-_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.DOTALL)
 
 #: What a review (a golden, ``relay render``, a dry run) shows in place of a secret.
 REDACTED = "<redacted>"
-
-
-def single_expression(source: str) -> str | None:
-    """The expression of a leaf that is exactly ``{{ expression }}`` (it keeps its type), else None."""
-    single = _SINGLE_EXPRESSION.match(source)
-    return single.group("expr").strip() if single else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
@@ -76,6 +66,7 @@ def inspect_template(source: str, allowed: Allowed) -> None:
     tree = parse(source)
     everything = [tree, *tree.find_all(nodes.Node)]  # one walk; each check below picks its nodes
     check_statements(everything)
+    check_depth(tree)
     for node in everything:
         if isinstance(node, nodes.Filter) and node.name not in ENVIRONMENT.filters:
             raise TemplateError(
@@ -88,8 +79,10 @@ def inspect_template(source: str, allowed: Allowed) -> None:
             raise TemplateError(
                 f"unknown test '{node.name}'", line=node.lineno, hint=did_you_mean(node.name, ENVIRONMENT.tests)
             )
+        if isinstance(node, (nodes.Filter, nodes.Test)) and node.name in _NAMING_FILTERS:
+            _check_named(node)
     names = [node for node in everything if isinstance(node, nodes.Name)]
-    assigned = {n.name for n in names if n.ctx in ("store", "param")}
+    assigned = {n.name for n in names if n.ctx in ("store", "param")} | _loop_names(everything)
     for name_node in names:
         if name_node.ctx == "load" and name_node.name not in allowed and name_node.name not in assigned:
             raise TemplateError(
@@ -113,29 +106,32 @@ def inspect_template(source: str, allowed: Allowed) -> None:
     check_constants(tree, everything)
 
 
-@lru_cache(maxsize=4096)
-def _parse_cached(source: str) -> nodes.Template:
-    return ENVIRONMENT.parse(source)
+#: Filters whose first argument names a test (``select('odd')``) or a filter (``map('upper')``).
+_NAMING_FILTERS = {"select": "test", "reject": "test", "selectattr": "test", "rejectattr": "test", "map": "filter"}
 
 
-def parse(source: str) -> nodes.Template:
-    """The template's AST, parsed once per distinct source (trees are only read, never changed)."""
-    try:
-        return _parse_cached(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(f"Jinja syntax error: {exc.message}", line=exc.lineno or 1) from None
-    except RecursionError:
-        raise TemplateError("template limit: the template is nested too deeply") from None
+def _check_named(node: nodes.Filter | nodes.Test) -> None:
+    """A test or filter named by a constant argument must exist (else it fails only when it runs)."""
+    kind = _NAMING_FILTERS[node.name]
+    position = 1 if node.name in ("selectattr", "rejectattr") else 0
+    if len(node.args) <= position or not isinstance(node.args[position], nodes.Const):
+        return
+    named = node.args[position].value  # type: ignore[attr-defined]
+    known = ENVIRONMENT.tests if kind == "test" else ENVIRONMENT.filters
+    if isinstance(named, str) and named not in known and not (node.name == "map" and "attribute" in named):
+        raise TemplateError(f"unknown {kind} '{named}'", line=node.lineno, hint=did_you_mean(named, known))
 
 
-def _jinja_compiled(build: Callable[[], Any]) -> Any:
-    """Jinja's own compilation (the plain path); its late assertion errors become TemplateErrors."""
-    try:
-        return build()
-    except TemplateAssertionError as exc:
-        raise TemplateError(exc.message or str(exc), line=exc.lineno or 1) from None
-    except RecursionError:
-        raise TemplateError("template limit: the template is nested too deeply") from None
+def _loop_names(everything: list[nodes.Node]) -> set[str]:
+    """``loop`` where a ``{% for %}`` body may read it."""
+    for node in everything:
+        if isinstance(node, nodes.For) and any(
+            isinstance(inner, nodes.Name) and inner.name == "loop"
+            for part in node.body
+            for inner in (part, *part.find_all(nodes.Name))
+        ):
+            return {"loop"}
+    return set()
 
 
 def _declare_hint(section: str, name: str, declared: list[str]) -> str:
@@ -144,112 +140,19 @@ def _declare_hint(section: str, name: str, declared: list[str]) -> str:
     return f"{guess + ' Or' if guess else 'Or'} declare '{name}' under {where}"
 
 
-#: Compile templates to closures (fastexpr) where possible; False keeps Jinja's own
-#: compiled code everywhere. Both give identical results (test_fast_path.py).
-FAST_PATH = os.environ.get("RELAY_PLAIN_TEMPLATES", "") != "1"
-
-
-@contextmanager
-def plain_templates() -> Iterator[None]:
-    """Compile with Jinja's own code only, for as long as the block runs (tests, benchmarks)."""
-    global FAST_PATH  # noqa: PLW0603 - a process-wide compile mode, switched only by tests and the bench
-    previous, FAST_PATH = FAST_PATH, False
-    try:
-        yield
-    finally:
-        FAST_PATH = previous
-
-
 def compile_expression(expression: str, allowed: Allowed) -> Renderer:
-    """Compile a bare Jinja expression into ``context -> native value``."""
+    """Compile a bare Jinja expression into ``context -> native value`` (a function of its own)."""
+    leaf = expression_leaf(expression, allowed)
+    bind([leaf])
+    return leaf
+
+
+def expression_leaf(expression: str, allowed: Allowed, pointer: str = "") -> Leaf:
+    """A bare expression, checked now; its code is written when its module is bound."""
     source = "{{ " + expression + " }}"
     inspect_template(source, allowed)
     node = parse(source).body[0].nodes[0]  # type: ignore[attr-defined]
-    compiled: Callable[..., Any] | None = None
-    fast: Renderer | None = None
-    if FAST_PATH:
-        try:
-            fast = compile_node(ENVIRONMENT, node)
-        except Unsupported:
-            fast = None
-    if fast is None:
-        compiled = _jinja_compiled(lambda: ENVIRONMENT.compile_expression(expression, undefined_to_none=False))
-    # Strings are bounded where they are made; a list or mapping a template builds can hold
-    # the same long value many times over, so its printed size is checked. A value passed
-    # through as read (``traits``, ``event.properties``) is as big as its input, no bigger.
-    checked = passes_through(node) is None
-
-    def evaluate(context: Mapping[str, Any]) -> Any:
-        value = fast(context) if fast is not None else compiled(**context)  # type: ignore[misc]
-        if isinstance(value, Undefined):
-            value._fail_with_undefined_error()
-        if checked and type(value) in _CONTAINERS:
-            limits.check_text(value)
-        return value
-
-    return evaluate
-
-
-_CONTAINERS = frozenset({list, dict, tuple})
-
-
-#: Filters whose result holds nothing but what their arguments held (a part, a selection,
-#: an order, a union): a value made by them is no bigger than what it was made from.
-_SUBSET_FILTERS = frozenset(
-    {"compact", "d", "default", "dictsort", "first", "last", "max", "merge", "min", "reject", "rejectattr"}
-    | {"select", "selectattr", "sort", "unique"}
-)
-
-
-def passes_through(node: nodes.Node) -> set[str] | None:
-    """The names an expression returns a value of as read, not built: ``name``,
-    ``name.attr``, ``name['key']``, a constant, a choice between those (``a or b``,
-    ``a if test else b``), or a part of them (``a | compact``, ``a | merge(b)``).
-    None when the expression builds its value."""
-    if isinstance(node, nodes.Filter) and node.name in _SUBSET_FILTERS and node.node is not None:
-        if node.dyn_args is not None or node.dyn_kwargs is not None:
-            return None
-        parts = [node.node, *node.args, *(keyword.value for keyword in node.kwargs)]
-        found_all: set[str] = set()
-        for part in parts:
-            found = passes_through(part)
-            if found is None:
-                return None
-            found_all |= found
-        return found_all
-    if isinstance(node, (nodes.Or, nodes.And, nodes.CondExpr)):
-        choices = [node.left, node.right] if isinstance(node, (nodes.Or, nodes.And)) else [node.expr1, node.expr2]
-        names: set[str] = set()
-        for choice in choices:
-            if choice is not None:
-                found = passes_through(choice)
-                if found is None:
-                    return None
-                names |= found
-        return names
-    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
-        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
-            return None
-        node = node.node
-    if isinstance(node, nodes.Name):
-        return {node.name}
-    return set() if isinstance(node, nodes.Const) else None
-
-
-def _compile_string(source: str, allowed: Allowed) -> Renderer:
-    if "{{" not in source and "{%" not in source and "{#" not in source:
-        return _constant(source)
-    expression = single_expression(source)
-    if expression is not None:
-        return compile_expression(expression, allowed)
-    inspect_template(source, allowed)
-    if FAST_PATH:
-        try:
-            return compile_output(ENVIRONMENT, parse(source))
-        except Unsupported:
-            pass
-    template = _jinja_compiled(lambda: ENVIRONMENT.from_string(source))
-    return template.render  # type: ignore[no-any-return]
+    return Leaf("expression", node, pointer, names=_reads(parse(source)))
 
 
 @dataclass(frozen=True)
@@ -258,10 +161,6 @@ class LeafProblem:
 
     pointer: str
     problem: TemplateError
-
-
-def _constant(value: Any) -> Renderer:
-    return lambda _context: value
 
 
 #: Called with the path (keys and indexes from the tree's root) and source of each template leaf.
@@ -275,90 +174,68 @@ def compile_tree(
     pointer: str = "",
     *,
     on_leaf: LeafHook | None = None,
-    path: tuple[str | int, ...] = (),
 ) -> Renderer:
-    """Compile a YAML tree whose string leaves are templates.
+    """Compile a YAML tree whose string leaves are templates into a function of its own.
 
     Every bad leaf is appended to ``problems`` (so all are reported at once), and
     every template leaf is shown to ``on_leaf``. Rendering omits mapping members
     that come out null, so optional fields simply disappear from the request
     instead of being sent as empty strings.
     """
+    leaf = tree_leaf(node, allowed, problems, pointer, on_leaf=on_leaf)
+    bind([leaf])
+    return leaf
+
+
+def tree_leaf(
+    node: Any,
+    allowed: Allowed,
+    problems: list[LeafProblem],
+    pointer: str = "",
+    *,
+    on_leaf: LeafHook | None = None,
+) -> Leaf:
+    """A YAML tree of templates, each leaf checked now (a bad one is left out, as null, and
+    its problem appended); its code is written when its module is bound."""
+    names: set[str] = set()
+    tree = _checked_tree(node, allowed, problems, pointer, on_leaf, (), names)
+    return Leaf("tree", tree, pointer, names=frozenset(names))
+
+
+def _checked_tree(
+    node: Any,
+    allowed: Allowed,
+    problems: list[LeafProblem],
+    pointer: str,
+    on_leaf: LeafHook | None,
+    path: tuple[str | int, ...],
+    names: set[str],
+) -> Any:
     if isinstance(node, dict):
-        children = [
-            (
-                key,
-                compile_tree(
-                    value, allowed, problems, f"{pointer}/{escape_pointer(key)}", on_leaf=on_leaf, path=(*path, key)
-                ),
+        return {
+            key: _checked_tree(
+                value, allowed, problems, f"{pointer}/{escape_pointer(key)}", on_leaf, (*path, key), names
             )
             for key, value in node.items()
-        ]
-
-        def render_mapping(context: Mapping[str, Any]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, child in children:
-                value = child(context)
-                if value is not None:
-                    out[key] = value
-            return out
-
-        return render_mapping
+        }
     if isinstance(node, list):
-        items = [
-            compile_tree(value, allowed, problems, f"{pointer}/{index}", on_leaf=on_leaf, path=(*path, index))
+        return [
+            _checked_tree(value, allowed, problems, f"{pointer}/{index}", on_leaf, (*path, index), names)
             for index, value in enumerate(node)
         ]
-        return lambda context: [item(context) for item in items]
-    if isinstance(node, str):
+    if isinstance(node, str) and has_template(node):
         try:
-            leaf = _compile_string(node, allowed)
+            inspect_template(node, allowed)
         except TemplateError as problem:
             problems.append(LeafProblem(pointer, problem))
-            return _constant(None)
-        if "{" not in node:
-            return leaf
+            return None
         if on_leaf is not None:
             on_leaf(path, node)
-        guarded = _guard(leaf, pointer)
-        return _per_settings(guarded) if FAST_PATH and _settings_only(node) else guarded
-    return _constant(node)
+        names |= _reads(parse(node))
+        return node
+    return node
 
 
-_SETTINGS_SCOPE = frozenset({"settings", "constants"})
-
-
-@lru_cache(maxsize=4096)
-def _settings_only(source: str) -> bool:
-    """True when a template reads nothing but settings and constants: fixed for a run."""
-    names = meta.find_undeclared_variables(parse(source))
-    return bool(names) and names <= _SETTINGS_SCOPE
-
-
-def _per_settings(leaf: Renderer) -> Renderer:
-    """Render once per settings object (a run has one), not once per event: URL prefixes,
-    credentials and list IDs stop costing anything per event."""
-    memo: tuple[Any, Any] = (None, None)
-
-    def render(context: Mapping[str, Any]) -> Any:
-        nonlocal memo
-        settings = context["settings"]
-        owner, value = memo
-        if owner is not settings:
-            value = leaf(context)
-            memo = (settings, value)  # one tuple assignment: safe across worker threads
-        return value
-
-    return render
-
-
-def _guard(leaf: Renderer, pointer: str) -> Renderer:
-    def guarded(context: Mapping[str, Any]) -> Any:
-        try:
-            return leaf(context)
-        except LeafRenderError:
-            raise
-        except Exception as exc:  # any template failure; the pointer tells where
-            raise LeafRenderError(pointer, exc) from exc
-
-    return guarded
+def _reads(tree: nodes.Template) -> frozenset[str]:
+    """The names a template reads from its context (not the ones it sets itself)."""
+    return frozenset(name.name for name in tree.find_all(nodes.Name) if name.ctx == "load")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import Location, PresetError, TemplateError
 from ..expr.paths import Search, compile_path
-from ..expr.templates import Allowed, LeafHook, LeafProblem, Renderer, compile_expression, compile_tree
+from ..expr.templates import Allowed, Leaf, LeafHook, LeafProblem, expression_leaf, tree_leaf
 from .flow import Flow
 from .source import SourceDoc
 
@@ -25,6 +25,8 @@ class Builder:
         self.errors: list[PresetError] = []
         #: Set once the settings are read: which values derive from secrets, how big requests get.
         self.flow = Flow({}, ())
+        #: Every template and expression of the preset, checked; the program compiles them all at once.
+        self.leaves: list[Leaf] = []
 
     def error(self, pointer: str, message: str, *, key: bool = False, hint: str | None = None) -> None:
         self.errors.append(self.doc.error(pointer, message, key=key, hint=hint))
@@ -35,21 +37,24 @@ class Builder:
             location = Location(location.file, location.line + problem.line, location.col)
         self.errors.append(PresetError(problem.message, pointer=pointer, location=location, hint=problem.hint))
 
-    def expression(self, source: str, allowed: Allowed, pointer: str) -> Renderer | None:
+    def expression(self, source: str, allowed: Allowed, pointer: str) -> Leaf | None:
         """A bare Jinja expression (a ``when``), or None after recording why it does not compile."""
         try:
-            return compile_expression(source, allowed)
+            leaf = expression_leaf(source, allowed, pointer)
         except TemplateError as problem:
             self.template_error(pointer, problem)
             return None
+        self.leaves.append(leaf)
+        return leaf
 
-    def tree(self, node: Any, allowed: Allowed, pointer: str, *, on_leaf: LeafHook | None = None) -> Renderer:
+    def tree(self, node: Any, allowed: Allowed, pointer: str, *, on_leaf: LeafHook | None = None) -> Leaf:
         """A YAML tree whose string leaves are templates; every bad leaf is recorded."""
         problems: list[LeafProblem] = []
-        renderer = compile_tree(node, allowed, problems, pointer, on_leaf=on_leaf)
+        leaf = tree_leaf(node, allowed, problems, pointer, on_leaf=on_leaf)
         for problem in problems:
             self.template_error(problem.pointer, problem.problem)
-        return renderer
+        self.leaves.append(leaf)
+        return leaf
 
     def path(self, expression: str, pointer: str) -> Search:
         """A JMESPath selector path; a bad one is recorded and searches nothing."""

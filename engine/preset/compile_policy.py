@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..expr.templates import Allowed
+from ..expr.templates import Allowed, Renderer
 from .builder import Builder
 from .compile_request import compile_step
 from .defaults import delivery_default
@@ -84,7 +84,7 @@ def compile_checks(builder: Builder, raw: list[dict[str, Any]], allowed: Allowed
         foreach = builder.expression(entry["foreach"], allowed, f"{pointer}/foreach") if "foreach" in entry else None
         assertion = builder.expression(entry["assert"], scope, f"{pointer}/assert") if "assert" in entry else None
         message = builder.tree(entry["message"], scope, f"{pointer}/message") if "message" in entry else None
-        expect = {
+        expect: dict[int, Renderer] = {
             int(code): builder.tree(text, scope, f"{pointer}/expect/{code}")
             for code, text in entry.get("expect", {}).items()
         }

@@ -15,7 +15,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from ..errors import PresetError
-from ..expr import templates
 from ..expr.templates import REDACTED, Allowed, Renderer
 from .builder import Builder
 from .flow import credential_shown
@@ -135,7 +134,7 @@ def schema_validator(builder: Builder, relative: str, pointer: str) -> tuple[Pat
     try:
         schema = load_json_schema(schema_path)
         Draft202012Validator.check_schema(schema)
-        return schema_path, BodyValidator(schema, fast=templates.FAST_PATH)
+        return schema_path, BodyValidator(schema)
     except PresetError as exc:  # unreadable, past the file limit, or not UTF-8
         builder.error(pointer, f"request schema {relative}: {exc.message}", hint=exc.hint)
     except ValueError as exc:
@@ -160,7 +159,7 @@ def compile_auths(builder: Builder, raw: Any, allowed: Allowed, pointer: str) ->
 
 
 def _auth(builder: Builder, raw: dict[str, Any], allowed: Allowed, pointer: str) -> AuthSpec:
-    fields = {}
+    fields: dict[str, Renderer] = {}
     for field in _TEMPLATE_AUTH_FIELDS.get(raw["type"], ()):
         source = raw.get(field)
         if source is None:

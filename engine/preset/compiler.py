@@ -16,7 +16,7 @@ from jinja2 import nodes
 
 from .. import bundled
 from ..errors import PresetErrors, PresetNotFound, TemplateError
-from ..expr.templates import Allowed, compile_expression, did_you_mean, parse
+from ..expr.templates import Allowed, did_you_mean, parse
 from .builder import Builder, leaf_names, leaves
 from .compile_batch import compile_batch
 from .compile_policy import compile_checks, compile_delivery
@@ -24,6 +24,7 @@ from .compile_request import compile_auths, compile_steps
 from .compose import load_composed
 from .flow import Flow
 from .model import Auths, CompiledPreset, MappingSpec, MatchClause, RuleSpec, SelectorSpec, StepSpec
+from .program_write import write_program
 from .schema import schema_errors
 from .settings import SettingSpec
 from .source import SourceDoc
@@ -86,7 +87,11 @@ def compile_preset(doc: SourceDoc) -> CompiledPreset:
     preset = compiler.build()
     if compiler.errors:
         raise PresetErrors(compiler.errors)
-    return preset
+    try:
+        program = write_program(preset, [*compiler.leaves, *compiler.flow.leaves])
+    except TemplateError as problem:  # checked already, so not expected: still located, never a crash
+        raise PresetErrors([doc.error("", problem.message, hint=problem.hint)]) from None
+    return replace(preset, program=program)
 
 
 class _PresetCompiler(Builder):
@@ -230,10 +235,7 @@ class _PresetCompiler(Builder):
                 searchers.append(self.path(path, where))
             transform = None
             if transform_src is not None:
-                try:
-                    transform = compile_expression(transform_src, {"value": None})
-                except TemplateError as problem:
-                    self.template_error(f"{pointer}/transform", problem)
+                transform = self.expression(transform_src, {"value": None}, f"{pointer}/transform")
             out[name] = SelectorSpec(
                 name=name,
                 paths=tuple(paths),

@@ -17,16 +17,14 @@ Two questions are answered by reading which names each template leaf reads:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import nodes
 
 from ..errors import TemplateError
-from ..expr.fastexpr import Unsupported, compile_node
 from ..expr.limits import MAX_TEXT
-from ..expr.sandbox import ENVIRONMENT
-from ..expr.templates import REDACTED, Renderer, parse, passes_through, single_expression
+from ..expr.templates import REDACTED, Leaf, Renderer, parse, passes_through, single_expression
 
 __all__ = ["MAX_REQUEST", "Flow", "SecretLeaf", "credential_shown"]
 
@@ -89,6 +87,10 @@ def _passed(node: nodes.Node) -> set[tuple[str, str]] | None:
     if isinstance(node, nodes.CondExpr):
         otherwise = _passed(node.expr2) if node.expr2 is not None else None
         return (_passed(node.expr1) or set()) | (otherwise or set())
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):  # mapping.get(key): a part of it
+        return (_passed(node.node.node) or set()) | {
+            found for arg in node.args[1:] for found in (_passed(arg) or set())
+        }
     key = ""
     while isinstance(node, (nodes.Getattr, nodes.Getitem)):
         key = node.attr if isinstance(node, nodes.Getattr) else str(node.arg.value)  # type: ignore[attr-defined]
@@ -116,6 +118,8 @@ class Flow:
         self.secret_fields: set[str] = set()
         self.weights: dict[str, int] = {}
         self._leaf_secret: dict[str, bool] = {}  # by source, once the names below are settled
+        #: The reviews made (templates of their own), compiled with the preset's other templates.
+        self.leaves: list[Leaf] = []
         self._settled = False
         rules = [rule for rule in data.get("rules", []) if isinstance(rule.get("set"), Mapping)]
         for _ in range(len(rules) + 1):  # a rule may read what another rule sets: until nothing changes
@@ -184,22 +188,25 @@ class Flow:
         template = parse(source)
         if len(template.body) != 1 or not isinstance(template.body[0], nodes.Output):
             return whole
-        parts: list[Renderer] = []
+        pieces: list[str | nodes.Node] = []
         text = ""  # the literal text so far: where in the URL the next part lands
         for piece in template.body[0].nodes:
             if isinstance(piece, nodes.TemplateData):
-                parts.append(_constant(piece.data))
+                pieces.append(piece.data)
                 text += piece.data
                 continue
             in_host = url and "://" in text and not any(c in text.split("://", 1)[1] for c in "/?#")
-            if self.reads_secret(piece, also) and not in_host:
-                parts.append(whole)
-                continue
-            try:
-                parts.append(_as_text(compile_node(ENVIRONMENT, piece)))
-            except Unsupported:
-                return whole
-        return lambda context: "".join(part(context) for part in parts)
+            pieces.append(REDACTED if self.reads_secret(piece, also) and not in_host else piece)
+        names = frozenset(
+            name.name
+            for piece in pieces
+            if not isinstance(piece, str)
+            for name in (piece, *piece.find_all(nodes.Name))
+            if isinstance(name, nodes.Name) and name.ctx == "load"
+        )
+        leaf = Leaf("pieces", pieces, names=names)
+        self.leaves.append(leaf)
+        return leaf
 
     def request(
         self, leaves: Iterable[tuple[tuple[str | int, ...], str]], credentials: int
@@ -258,7 +265,3 @@ def credential_shown(source: str) -> str:
 
 def _constant(value: Any) -> Renderer:
     return lambda _context: value
-
-
-def _as_text(inner: Callable[[Mapping[str, Any]], Any]) -> Renderer:
-    return lambda context: str(inner(context))

@@ -19,6 +19,7 @@ from .settings import Settings, SettingSpec, resolve_settings
 
 if TYPE_CHECKING:
     from .flow import SecretLeaf
+    from .program import Program
     from .schema import BodyValidator
     from .source import SourceDoc
 
@@ -297,6 +298,8 @@ class CompiledPreset:
     shared_field_names: tuple[str, ...] = ()
     #: The files it was built from: itself, then what it extends, outermost first.
     extends: tuple[str, ...] = ()
+    #: The preset compiled to Python (``relay compile`` shows it): what decide and build run.
+    program: Program | None = field(default=None, repr=False)
 
     def resolve_settings(self, raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
         return resolve_settings(self.name, self.settings, raw, environ)

@@ -80,7 +80,8 @@ def render_item(
     pointer = f"{batch.pointer}/item"
     try:
         if step.when is not None and not step.when(context):
-            plan.trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
+            if plan.trace is not None:
+                plan.trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
             return None
         item = batch.item(context)
         pointer = f"{batch.pointer}/group"
@@ -110,7 +111,8 @@ def render_item(
             plan.secrets,
             plan.event_ref,
         )
-    plan.trace.steps.append({"step": step.name, "effect": f"{step.role}, batched"})
+    if plan.trace is not None:
+        plan.trace.steps.append({"step": step.name, "effect": f"{step.role}, batched"})
     group_id = group if isinstance(group, str) else json.dumps(group, sort_keys=True, default=str)
     return BatchItem(item, group, group_id, None if key is None else str(key), size)
 

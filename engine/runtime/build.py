@@ -1,47 +1,134 @@
 """Build HTTP requests from a Plan, one step at a time: auth, headers, encoding, schema check.
 
 Pure: no I/O; the clock is passed in (``now`` is a name templates may read). The
-encoded bytes are exactly what the transport sends. An event's steps, preflight
-checks and their fixes all go through ``assemble``, so they share auth and
-encoding. Headers are rendered after the body is encoded and may read it as
-``content``: that is how a preset signs the exact bytes it sends.
+encoded bytes are exactly what the transport sends. An event's steps, preflight checks and
+their fixes run the functions the preset's program holds for them (``relay compile`` shows
+them). The requests a batch adds (the bulk request, a job's status request, a results
+request) are put together by ``assemble`` from their compiled leaves. Headers are rendered
+after the body is encoded and may read it as ``content``: that is how a preset signs the
+exact bytes it sends.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from ..errors import LeafRenderError, RenderError
+from ..errors import RenderError
 from ..expr.filters import to_json
 from ..expr.limits import text_size
 from ..expr.templates import REDACTED
 from ..preset.flow import MAX_REQUEST
 from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
-from .decide import RENDER_FAILURES, render_error
+from ..preset.program_steps import basic, review_of
+from ..preset.program_steps import credentials as _credentials
+from ..preset.wire import form_value
+from .decide import failure, reference, render_error
 from .decision import Plan, Request, Review
 
 if TYPE_CHECKING:
     from ..preset.schema import BodyValidator
 
-__all__ = ["answers_scope", "assemble", "build", "build_check_request", "failer", "form_value", "schema_problem"]
+__all__ = [
+    "answers_scope",
+    "assemble",
+    "build",
+    "build_check_request",
+    "credentials",
+    "failer",
+    "form_value",
+    "schema_problem",
+]
 
 _CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 Fail = Callable[[str, str], RenderError]
 
 
-def form_value(value: Any) -> str:
-    """How one form field is written: booleans as true/false, objects as compact JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return to_json(value)
-    return str(value)
+def build(
+    preset: CompiledPreset, plan: Plan, step: StepSpec, *, answers: Mapping[str, Any] | None = None, now: float
+) -> Request | None:
+    """The request ``step`` makes for a ``send`` plan, or None when its ``when`` is false (or
+    it is sent only batched: ``batch.only``).
+
+    ``answers`` binds what earlier steps read (their ``as`` names); a read step whose
+    answer is not given reads as null ("nothing there yet").
+    """
+    if step.batch is not None and step.batch.only:  # no one-by-one form: it goes only in a batch
+        if plan.trace is not None:
+            plan.trace.steps.append({"step": step.name, "effect": "skipped: it is sent only batched"})
+        return None
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = plan.fixed or program.fixed(plan.context.get("settings") or {}, preset.constants)
+    try:
+        made = program.steps[step.pointer](plan.context, answers, now, fixed)
+    except Exception as error:  # a template, or a request relay will not send: located
+        event_ref = plan.event_ref or reference(plan.context.get("event"))
+        raise failure(preset, error, plan.secrets, event_ref, step.pointer) from None
+    trace = plan.trace
+    if made is None:
+        if trace is not None:
+            trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
+        return None
+    method, url, headers, body, content, encoding, credentials, review = made
+    request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
+    problem = schema_problem(step.validator, body, f"{step.pointer}/body") if step.validator is not None else None
+    if problem is not None:
+        event_ref = plan.event_ref or reference(plan.context.get("event"))
+        raise render_error(preset, problem[0], problem[1], plan.secrets, event_ref, schema=True)
+    if trace is not None:
+        trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
+    return request
+
+
+def build_check_request(
+    preset: CompiledPreset, step: StepSpec, context: Mapping[str, Any], secrets: tuple[str, ...], now: float
+) -> Request:
+    """A preflight check's request, or its fix: the preset's auth, no request schema."""
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = program.fixed(context.get("settings") or {}, preset.constants)
+    try:
+        made = program.steps[step.pointer](context, None, now, fixed)
+    except Exception as error:
+        raise failure(preset, error, secrets, "", step.pointer) from None
+    method, url, headers, body, content, encoding, credentials, review = made
+    return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
+
+
+def credentials(
+    preset: CompiledPreset, step: StepSpec, context: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The credential headers and query parameters ``step`` carries in ``context`` (a settings
+    scope): what a fake of the vendor must accept."""
+    try:
+        return _credentials(step.auth, {**context, "now": 0.0})
+    except Exception as error:
+        raise failure(preset, error, (), "", f"{step.pointer}/auth") from None
+
+
+def schema_problem(validator: BodyValidator, body: Any, pointer: str, what: str = "body") -> tuple[str, str] | None:
+    """None when ``body`` passes ``validator`` (its one verdict, compiled at load time); else
+    the pointer of the first failing part (under ``pointer``, the template that produced it)
+    and a message naming every problem."""
+    if validator.accepts(body):
+        return None
+    errors = validator.errors(body)  # only for a refused body: the messages
+    schema = "item schema" if what == "item" else "request schema"
+    if not errors:
+        return pointer, f"the rendered {what} fails its {schema}: {validator.refusal(body)}"
+    problems = [f"{'/'.join(map(str, e.absolute_path)) or f'({what})'}: {e.message}" for e in errors]
+    first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
+    field = pointer + "".join(f"/{part}" for part in first.absolute_path)
+    return field, f"the rendered {what} fails its {schema}: " + "; ".join(sorted(problems))
+
+
+def answers_scope(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every ``as`` name of the preset, bound to its answer in ``answers`` (null when not given)."""
+    given = answers or {}
+    return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
 
 
 _BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
@@ -58,7 +145,7 @@ def _apply_auth(
         return url, set(), None, ()
     rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
     if auth.kind == "basic":
-        headers["Authorization"] = _basic(rendered.get("username") or "", rendered.get("password") or "")
+        headers["Authorization"] = basic(rendered.get("username"), rendered.get("password"))
         return url, {"Authorization"}, None, _BASIC_REVIEW
     if auth.kind == "bearer":
         headers["Authorization"] = f"Bearer {rendered['token']}"
@@ -74,19 +161,6 @@ def _apply_auth(
 
 def _query_separator(url: str) -> str:
     return "&" if urlsplit(url).query else "?"
-
-
-def _review(
-    step: StepSpec, context: Mapping[str, Any], url: str, query_credential: str | None, credential: Review
-) -> Review:
-    """What a review shows where the request holds a value derived from a secret (rendered
-    here, where the context is at hand; only for requests that have such values)."""
-    shown = {path: review(context) for path, review in step.secret_leaves}
-    shown.update(credential)
-    if query_credential is not None:
-        before = shown.get(("url",), url)
-        shown[("url",)] = f"{before}{_query_separator(before)}{query_credential}"
-    return tuple(shown.items())
 
 
 def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
@@ -106,11 +180,6 @@ def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail
                 raise fail(
                     field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
                 ) from None
-
-
-@lru_cache(maxsize=64)
-def _basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Request:
@@ -157,7 +226,7 @@ def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Reque
         credential_headers=frozenset(credential_headers),
         step=step.name,
         role=step.role,
-        review=partial(_review, step, context, plain_url, query_credential, credential)
+        review=partial(review_of, step, context, {}, context.get("now", 0.0), plain_url, query_credential, credential)
         if step.secret_leaves or query_credential
         else credential,
     )
@@ -170,62 +239,3 @@ def failer(preset: CompiledPreset, secrets: tuple[str, ...], event_ref: str) -> 
         return render_error(preset, field, message, secrets, event_ref)
 
     return fail
-
-
-def build(
-    preset: CompiledPreset, plan: Plan, step: StepSpec, *, answers: Mapping[str, Any] | None = None, now: float
-) -> Request | None:
-    """The request ``step`` makes for a ``send`` plan, or None when its ``when`` is false (or
-    it is sent only batched: ``batch.only``).
-
-    ``answers`` binds what earlier steps read (their ``as`` names); a read step whose
-    answer is not given reads as null ("nothing there yet").
-    """
-    if step.batch is not None and step.batch.only:  # no one-by-one form: it goes only in a batch
-        plan.trace.steps.append({"step": step.name, "effect": "skipped: it is sent only batched"})
-        return None
-    context = {**plan.context, **answers_scope(preset, answers), "now": now}
-    try:
-        if step.when is not None and not step.when(context):
-            plan.trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
-            return None
-        request = assemble(step, context, fail=failer(preset, plan.secrets, plan.event_ref))
-    except LeafRenderError as failure:
-        raise render_error(preset, failure.pointer, str(failure), plan.secrets, plan.event_ref) from None
-    except RENDER_FAILURES as exc:
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise render_error(preset, step.pointer, detail, plan.secrets, plan.event_ref) from None
-    problem = schema_problem(step.validator, request.body, f"{step.pointer}/body") if step.validator else None
-    if problem is not None:
-        raise render_error(preset, problem[0], problem[1], plan.secrets, plan.event_ref, schema=True)
-    plan.trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
-    return request
-
-
-def schema_problem(validator: BodyValidator, body: Any, pointer: str, what: str = "body") -> tuple[str, str] | None:
-    """None when ``body`` passes ``validator``; else the pointer of the first failing part
-    (under ``pointer``, the template that produced it) and a message naming every problem."""
-    errors = validator.errors(body)
-    if not errors:
-        return None
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or f'({what})'}: {e.message}" for e in errors]
-    first = min(errors, key=lambda e: list(map(str, e.absolute_path)))
-    field = pointer + "".join(f"/{part}" for part in first.absolute_path)
-    schema = "item schema" if what == "item" else "request schema"
-    return field, f"the rendered {what} fails its {schema}: " + "; ".join(sorted(problems))
-
-
-def answers_scope(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Every ``as`` name of the preset, bound to its answer in ``answers`` (null when not given)."""
-    given = answers or {}
-    return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
-
-
-def build_check_request(
-    preset: CompiledPreset, step: StepSpec, context: Mapping[str, Any], secrets: tuple[str, ...], now: float
-) -> Request:
-    """A preflight check's request, or its fix: the preset's auth, no request schema."""
-    try:
-        return assemble(step, {**context, "now": now}, fail=failer(preset, secrets, ""))
-    except LeafRenderError as failure:
-        raise render_error(preset, failure.pointer, str(failure), secrets, "") from None

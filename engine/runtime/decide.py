@@ -18,17 +18,22 @@ from typing import Any
 from jinja2.exceptions import SecurityError, UndefinedError
 
 from ..errors import LeafRenderError, RenderError, RequestSchemaError
-from ..preset.model import CompiledPreset, MappingSpec, RuleSpec, SelectorSpec
+from ..expr.helpers import deep_merge
+from ..preset.model import CompiledPreset, SelectorSpec
+from ..preset.program_decide import NO_MAPPING
 from ..preset.settings import Settings
 from .decision import Plan, Trace, redact
 
 __all__ = [
     "DISABLED_BY_INTEGRATIONS",
+    "NO_MAPPING",
     "RENDER_FAILURES",
     "Fields",
     "decide",
     "deep_merge",
     "enabled_by_integrations",
+    "failure",
+    "reference",
     "render_error",
 ]
 
@@ -43,40 +48,6 @@ class Fields(dict[str, Any]):
         return None
 
 
-def _select(selector: SelectorSpec, event: Any) -> tuple[Any, str | None]:
-    for path, search in selector.pairs:
-        value = search(event)
-        if value is not None:
-            if selector.transform is not None:
-                value = selector.transform({"value": value})
-            if value is not None:
-                return value, path
-    return selector.default, None
-
-
-def _matches(mapping: MappingSpec, event: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-    if not mapping.clauses:  # no `match`: every event
-        return True
-    for clause in mapping.clauses:
-        if clause.types is not None and event.get("type") not in clause.types:
-            continue
-        if clause.events is not None and event.get("event") not in clause.events:
-            continue
-        if clause.when is not None and not clause.when(context):
-            continue
-        return True
-    return False
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` merged over ``base``, recursively; keys keep base-first order."""
-    merged = dict(base)
-    for key, value in override.items():
-        below = merged.get(key)
-        merged[key] = deep_merge(below, value) if isinstance(value, Mapping) and isinstance(below, Mapping) else value
-    return merged
-
-
 def render_error(
     preset: CompiledPreset, field: str, detail: str, secrets: tuple[str, ...], event_ref: str, *, schema: bool = False
 ) -> RenderError:
@@ -86,10 +57,24 @@ def render_error(
     return kind(preset.name, field, redact(detail, secrets), event_ref=event_ref, location=location)
 
 
+def failure(
+    preset: CompiledPreset, error: Exception, secrets: tuple[str, ...], event_ref: str, fallback: str
+) -> RenderError:
+    """The RenderError for ``error``, raised inside the preset's program: located at the
+    template leaf whose line raised it (``fallback`` when no leaf's line did)."""
+    if isinstance(error, RenderError):
+        return error
+    if isinstance(error, LeafRenderError):
+        where, detail = error.pointer or fallback, str(error)
+    else:
+        origin = preset.program.origin(error) if preset.program is not None else None
+        where = origin.pointer if origin is not None else fallback
+        detail = getattr(error, "message", None) or str(error) or type(error).__name__
+    return render_error(preset, where, detail, secrets, event_ref)
+
+
 #: The drop reason for an event whose ``integrations`` turn this destination off.
 DISABLED_BY_INTEGRATIONS = "disabled by integrations"
-#: The drop reason for an event no mapping takes (a mapping without `match` gives its own).
-NO_MAPPING = "no mapping matches this event"
 
 
 def enabled_by_integrations(event: Mapping[str, Any], names: Iterable[str]) -> bool:
@@ -107,98 +92,67 @@ def enabled_by_integrations(event: Mapping[str, Any], names: Iterable[str]) -> b
 
 
 def decide(
-    preset: CompiledPreset, event: Any, settings: Settings, *, event_ref: str = "", destination: str | None = None
+    preset: CompiledPreset,
+    event: Any,
+    settings: Settings,
+    *,
+    event_ref: str = "",
+    destination: str | None = None,
+    trace: bool = False,
 ) -> Plan:
     """Decide what to do with ``event``: a drop with its reason, or the scope to build a request from.
 
     ``destination`` is the name the event's ``integrations`` may use for this destination,
-    besides the preset's name and title.
+    besides the preset's name and title. With ``trace``, the plan says why (``Plan.trace``:
+    the selectors' paths, the rules that fired): for reviews, not for delivery.
     """
     secrets = settings.secrets
-    if not isinstance(event, Mapping):
+    if event.__class__ is not dict and not isinstance(event, Mapping):
         raise render_error(preset, "/", "an event must be a JSON object", secrets, event_ref)
-    event_ref = event_ref or _reference(event)
-    names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
-    if not enabled_by_integrations(event, names):
-        return Plan("drop", DISABLED_BY_INTEGRATIONS, "integrations", Trace(), secrets, event_ref=event_ref)
-    # `stage` names what is being evaluated, as a cheap reference; the JSON pointer is
-    # only spelled out if something fails (see _where), not on every event.
-    stage: Any = "/selectors"
+    if event.get("integrations"):
+        names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
+        if not enabled_by_integrations(event, names):
+            return Plan(
+                "drop",
+                DISABLED_BY_INTEGRATIONS,
+                "integrations",
+                Trace() if trace else None,
+                secrets,
+                event_ref=event_ref,
+            )
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = program.fixed(settings.values, preset.constants)
+    rules: list[dict[str, str]] | None = [] if trace else None
     try:
-        trace = Trace()
-        context: dict[str, Any] = dict(preset.variables)
-        selected = trace.selectors
-        for name, selector in preset.selectors.items():
-            stage = selector
-            context[name], selected[name] = _select(selector, event)
-        context["event"] = event
-        context["settings"] = settings.values
-        context["mapping"] = None
-        context["constants"] = preset.constants
-        chosen = None
-        for mapping in preset.mappings:
-            stage = mapping
-            if _matches(mapping, event, context):
-                chosen = mapping
-                break
-        if chosen is None:
-            return Plan("drop", NO_MAPPING, "unmapped", trace, secrets, event_ref=event_ref)
-        trace.mapping = context["mapping"] = chosen.name
-        if chosen.drop is not None:
-            return Plan("drop", chosen.drop, chosen.name, trace, secrets, event_ref=event_ref)
-        already_set: set[str] = set()
-        effective: list[str] = []
-        for rule in preset.rules:
-            stage = rule
-            if rule.when is not None and not rule.when(context):
-                continue
-            if rule.drop is not None:
-                trace.rules.append({"rule": rule.name, "effect": "drop"})
-                return Plan("drop", rule.drop, rule.name, trace, secrets, event_ref=event_ref)
-            applied = []
-            for variable, renderer in rule.sets:
-                if variable in already_set:
-                    continue
-                stage = (rule, variable)
-                context[variable] = renderer(context)
-                already_set.add(variable)
-                applied.append(variable)
-            trace.rules.append({"rule": rule.name, "effect": f"set {', '.join(applied)}" if applied else "overridden"})
-            if applied:
-                effective.append(rule.name)
-        stage = "/fields"
-        fields = preset.base_fields(context)
-        stage = (chosen, "fields")
-        context["fields"] = Fields(deep_merge(fields, chosen.fields(context)))
-        order_key = None
-        if preset.delivery.order_by is not None:
-            stage = "/delivery/order_by"
-            key = preset.delivery.order_by(context)
-            order_key = None if key is None else str(key)
-    except LeafRenderError as failure:
-        where, detail = failure.pointer, str(failure)
-    except RENDER_FAILURES as exc:
-        where, detail = _where(stage), getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    else:
-        return Plan("send", None, ", ".join(effective) or None, trace, secrets, context, order_key, event_ref)
-    raise render_error(preset, where, detail, secrets, event_ref)
+        action, reason, rule, mapping, context, order_key = program.decide(
+            event, settings.values, preset.constants, fixed, rules
+        )
+    except Exception as error:  # any failure of a template or path: located at its line
+        raise failure(preset, error, secrets, event_ref or reference(event), "/") from None
+    found = Trace(_selector_paths(preset, event), mapping, rules or []) if trace else None
+    return Plan(action, reason, rule, found, secrets, context, order_key, event_ref, fixed, mapping)
 
 
-def _reference(event: Mapping[str, Any]) -> str:
+def _selector_paths(preset: CompiledPreset, event: Mapping[str, Any]) -> dict[str, str | None]:
+    """Which path gave each selector its value (None: none did, the default applies): for the trace."""
+    return {name: _path_taken(selector, event) for name, selector in preset.selectors.items()}
+
+
+def _path_taken(selector: SelectorSpec, event: Mapping[str, Any]) -> str | None:
+    for path, search in selector.pairs:
+        try:
+            value = search(event)
+            if value is not None and selector.transform is not None:
+                value = selector.transform({"value": value})
+        except Exception:  # a trace shows what happened; the failure itself is decide's to report
+            return None
+        if value is not None:
+            return path
+    return None
+
+
+def reference(event: Any) -> str:
     """How an error names the event: its messageId (never a value from it)."""
-    message_id = event.get("messageId")
+    message_id = event.get("messageId") if isinstance(event, Mapping) else None
     return f"messageId {message_id}" if isinstance(message_id, str) else ""
-
-
-def _where(stage: Any) -> str:
-    """The JSON pointer of what was being evaluated when deciding failed."""
-    if isinstance(stage, SelectorSpec):
-        return f"/selectors/{stage.name}"
-    if isinstance(stage, MappingSpec):
-        return f"{stage.pointer}/match"
-    if isinstance(stage, RuleSpec):
-        return f"{stage.pointer}/when"
-    if isinstance(stage, tuple):
-        owner, part = stage
-        return f"{owner.pointer}/fields" if part == "fields" else f"{owner.pointer}/set/{part}"
-    return str(stage)

@@ -24,7 +24,7 @@ __all__ = ["REDACTED", "Decision", "Plan", "Request", "Review", "Trace", "redact
 Review = tuple[tuple[tuple[str | int, ...], Any], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Request:
     """One HTTP request, fully rendered. ``body`` is decoded (a form is a dict of strings)."""
 
@@ -43,6 +43,26 @@ class Request:
     #: (or how to work that out, when a review asks: sending needs none). How it is shown, not
     #: what is sent: two requests that send the same bytes are equal.
     review: Review | Callable[[], Review] = field(default=(), compare=False)
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Any,
+        content: bytes,
+        encoding: str,
+        credential_headers: frozenset[str] = frozenset(),
+        step: str = "",
+        role: str = "write",
+        review: Review | Callable[[], Review] = (),
+    ) -> None:
+        # Frozen, but filled in directly: a frozen dataclass's own __init__ calls
+        # object.__setattr__ for each field, half the cost of an object made for every event.
+        fill = self.__dict__
+        fill["method"], fill["url"], fill["headers"], fill["body"] = method, url, headers, body
+        fill["content"], fill["encoding"], fill["credential_headers"] = content, encoding, credential_headers
+        fill["step"], fill["role"], fill["review"] = step, role, review
 
     def to_dict(self) -> dict[str, Any]:
         """The reviewable form: step, method, URL, headers and decoded body, with secrets
@@ -89,7 +109,7 @@ class Trace:
         return {"selectors": self.selectors, "mapping": self.mapping, "rules": self.rules, "steps": self.steps}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Plan:
     """What to do with one event, decided without I/O, a clock or randomness.
 
@@ -100,30 +120,73 @@ class Plan:
     action: Literal["send", "drop"]
     reason: str | None
     rule: str | None
-    trace: Trace
+    #: Why, when asked for (``decide(..., trace=True)``): reviews want it, delivery does not.
+    trace: Trace | None
     secrets: tuple[str, ...] = ()
     context: dict[str, Any] = field(default_factory=dict)
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
     #: How errors name the event (its line or messageId), never a value from it.
     event_ref: str = ""
+    #: The values of the preset fixed for this run (its settings-only parts), for ``build``.
+    fixed: tuple[Any, ...] = field(default=(), repr=False)
+    #: The mapping chosen (None: no mapping took the event).
+    mapping: str | None = None
+
+    def __init__(
+        self,
+        action: Literal["send", "drop"],
+        reason: str | None,
+        rule: str | None,
+        trace: Trace | None,
+        secrets: tuple[str, ...] = (),
+        context: dict[str, Any] | None = None,
+        order_key: str | None = None,
+        event_ref: str = "",
+        fixed: tuple[Any, ...] = (),
+        mapping: str | None = None,
+    ) -> None:
+        fill = self.__dict__  # frozen, filled in directly (see Request)
+        fill["action"], fill["reason"], fill["rule"], fill["trace"], fill["secrets"] = (
+            action,
+            reason,
+            rule,
+            trace,
+            secrets,
+        )
+        fill["context"] = {} if context is None else context
+        fill["order_key"], fill["event_ref"], fill["fixed"], fill["mapping"] = order_key, event_ref, fixed, mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Decision:
     action: Literal["send", "drop"]
     reason: str | None
     rule: str | None
     #: Every request the event makes, in order (none for a drop).
     requests: tuple[Request, ...]
-    trace: Trace
+    #: Why (None unless asked for: ``render(..., trace=True)``).
+    trace: Trace | None
     secrets: tuple[str, ...] = ()
     #: Events with equal keys must be delivered in input order (``delivery.order_by``).
     order_key: str | None = None
+    #: The mapping chosen (None: no mapping took the event).
+    mapping: str | None = None
 
-    @property
-    def mapping(self) -> str | None:
-        return self.trace.mapping
+    def __init__(
+        self,
+        action: Literal["send", "drop"],
+        reason: str | None,
+        rule: str | None,
+        requests: tuple[Request, ...],
+        trace: Trace | None,
+        secrets: tuple[str, ...] = (),
+        order_key: str | None = None,
+        mapping: str | None = None,
+    ) -> None:
+        fill = self.__dict__  # frozen, filled in directly (see Request)
+        fill["action"], fill["reason"], fill["rule"], fill["requests"] = action, reason, rule, requests
+        fill["trace"], fill["secrets"], fill["order_key"], fill["mapping"] = trace, secrets, order_key, mapping
 
     @property
     def request(self) -> Request | None:
@@ -138,7 +201,7 @@ class Decision:
             "rule": self.rule,
             "requests": [request.to_dict() for request in self.requests],
         }
-        if trace:
+        if trace and self.trace is not None:
             out["trace"] = self.trace.to_dict()  # paths and names from the preset: no values
         return out
 

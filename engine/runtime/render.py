@@ -32,15 +32,17 @@ def render(
     answers: Mapping[str, Any] | None = None,
     now: float | None = None,
     destination: str | None = None,
+    trace: bool = False,
 ) -> Decision:
     """The decision for ``event``, with every request it would make, in order.
 
     ``answers`` stands in for what ``read`` steps would get back, by their ``as`` name
-    (a name not given reads as null: "nothing there yet").
+    (a name not given reads as null: "nothing there yet"). With ``trace``, the decision
+    says why (``Decision.trace``).
     """
-    plan = decide(preset, event, settings, event_ref=event_ref, destination=destination)
+    plan = decide(preset, event, settings, event_ref=event_ref, destination=destination, trace=trace)
     if plan.action == "drop":
-        return Decision("drop", plan.reason, plan.rule, (), plan.trace, plan.secrets)
+        return Decision("drop", plan.reason, plan.rule, (), plan.trace, plan.secrets, mapping=plan.mapping)
     clock = time.time() if now is None else now
     requests = tuple(
         request
@@ -48,5 +50,7 @@ def render(
         if (request := build(preset, plan, step, answers=answers, now=clock)) is not None
     )
     if not requests:
-        return Decision("drop", NO_REQUEST, "requests", (), plan.trace, plan.secrets)
-    return Decision("send", None, plan.rule, requests, plan.trace, plan.secrets, order_key=plan.order_key)
+        return Decision("drop", NO_REQUEST, "requests", (), plan.trace, plan.secrets, mapping=plan.mapping)
+    return Decision(
+        "send", None, plan.rule, requests, plan.trace, plan.secrets, order_key=plan.order_key, mapping=plan.mapping
+    )

@@ -22,7 +22,7 @@ from ..runtime.batch import batches
 from ..runtime.batch_render import render_batch
 from ..runtime.build import build, form_value
 from ..runtime.decide import decide
-from ..runtime.decision import REDACTED, Plan, Request, redact
+from ..runtime.decision import REDACTED, Plan, Request, Trace, redact
 from .curl import curl_command, env_name
 
 __all__ = ["MISSING", "masked_settings", "review", "secret_forms", "secret_variables"]
@@ -122,7 +122,7 @@ def _selected(spec: SelectorSpec, event: Any, matched: str | None) -> Any:
 def _selectors(preset: CompiledPreset, plan: Plan, event: Any) -> list[dict[str, Any]]:
     rows = []
     for name, spec in preset.selectors.items():
-        matched = plan.trace.selectors.get(name)
+        matched = _trace(plan).selectors.get(name)
         pointer = join_pointer("selectors", name)
         rows.append(
             {
@@ -139,9 +139,9 @@ def _selectors(preset: CompiledPreset, plan: Plan, event: Any) -> list[dict[str,
 
 
 def _rules(preset: CompiledPreset, plan: Plan) -> list[dict[str, Any]]:
-    fired = {step["rule"]: step["effect"] for step in plan.trace.rules}
+    fired = {step["rule"]: step["effect"] for step in _trace(plan).rules}
     rows = []
-    reached = plan.trace.mapping is not None
+    reached = _trace(plan).mapping is not None
     for rule in preset.rules:
         if not reached:
             status, effect = "not reached", ""
@@ -166,7 +166,7 @@ def _rules(preset: CompiledPreset, plan: Plan) -> list[dict[str, Any]]:
 
 def _fields(preset: CompiledPreset, plan: Plan) -> list[dict[str, Any]]:
     """Each field leaf: its value and the mapping (or the shared ``fields``) and template it came from."""
-    mapping = next((m for m in preset.mappings if m.name == plan.trace.mapping), None)
+    mapping = next((m for m in preset.mappings if m.name == _trace(plan).mapping), None)
     if mapping is None:
         return []
     own = dict(_leaves(_source_at(preset, f"{mapping.pointer}/fields") or {}))
@@ -256,16 +256,16 @@ def review(
     env = secret_variables(preset, settings)
     out: dict[str, Any] = {"decision": None, "requests": [], "error": None}
     try:
-        plan = decide(preset, event, settings)
+        plan = decide(preset, event, settings, trace=True)
     except RelayError as exc:
         out["error"] = _error(exc)
         return redact(out, secrets)  # type: ignore[no-any-return]
-    mapping = next((m for m in preset.mappings if m.name == plan.trace.mapping), None)
+    mapping = next((m for m in preset.mappings if m.name == _trace(plan).mapping), None)
     out["decision"] = {
         "action": plan.action,
         "reason": plan.reason,
         "rule": plan.rule,
-        "mapping": plan.trace.mapping,
+        "mapping": _trace(plan).mapping,
         "mapping_line": _line(preset, mapping.pointer) if mapping else None,
         "order_key": plan.order_key,
     }
@@ -338,3 +338,8 @@ def _error(exc: RelayError) -> dict[str, Any]:
 
 def _assignments(sets: Mapping[str, Any]) -> str:
     return ", ".join(f"{name} = {_template(value)}" for name, value in sets.items())
+
+
+def _trace(plan: Plan) -> Trace:
+    assert plan.trace is not None, "the review decides with trace=True"
+    return plan.trace
