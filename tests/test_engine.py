@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,30 @@ def test_a_form_field_carrying_json_is_checked_against_its_content_schema() -> N
     (garbled,) = validator.errors({"data": "[{"})
     assert list(garbled.absolute_path) == ["data"] and "is not JSON text" in garbled.message
     assert validator.errors({}) == []  # absent: the structural schema decides
+
+
+def test_a_part_written_twice_in_one_request_is_computed_once(tmp_path: Path) -> None:
+    # (email ~ '!') | sha256 appears in three headers; the first is behind a false condition,
+    # so the part is computed where it is next needed, and then reused.
+    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace("../../schemas", str(fixture.parents[2] / "schemas"))
+    text = text.replace(
+        "    body:\n",
+        "    headers:\n"
+        "      X-First: \"{{ (email ~ '!') | sha256 if settings.list == 'other' else none }}\"\n"
+        "      X-Second: \"{{ (email ~ '!') | sha256 }}\"\n"
+        "      X-Third: \"{{ ((email ~ '!') | sha256)[:8] }}\"\n"
+        "    body:\n",
+    )
+    (tmp_path / "preset.yaml").write_text(text)
+    preset = load_preset(tmp_path)
+    assert preset.program is not None
+    namespace = preset.program.module.namespace
+    digest, calls = namespace["filter_sha256"], []
+    namespace["filter_sha256"] = lambda value: calls.append(value) or digest(value)
+    settings = preset.resolve_settings({"token": "t", "list": "l"}, environ={})
+    request = relay.render(preset, {"type": "identify", "traits": {"email": "a@example.com"}}, settings).request
+    expected = hashlib.sha256(b"a@example.com!").hexdigest()
+    assert request is not None and "X-First" not in request.headers
+    assert (request.headers["X-Second"], request.headers["X-Third"]) == (expected, expected[:8])
+    assert calls == ["a@example.com!"]

@@ -38,7 +38,7 @@ from ..errors import LimitError, TemplateError
 from . import helpers, limits
 from .emit import Module, Writer, literal
 from .sandbox import ENVIRONMENT
-from .syntax import constant_dict, may_be_undefined, names_read
+from .syntax import constant_dict, is_number, may_be_undefined, names_read, plain_filter
 
 __all__ = ["Compiler", "Scope", "evaluate_constant"]
 
@@ -49,6 +49,8 @@ _NO_ELSE = "evaluated to false and no else section was defined."
 _ARITHMETIC = tuple(getattr(nodes, name) for name in _BINARY)
 #: Nodes that are values as written: nothing to fold.
 _INERT = (nodes.Const, nodes.TemplateData, nodes.Name, nodes.Slice, nodes.Keyword, nodes.Pair)
+#: Nodes worth computing once when one function holds them twice (``Scope.share``).
+_SHARED = (nodes.Filter, nodes.Call, nodes.Concat, *_ARITHMETIC)
 #: A literal longer than this is computed at run time rather than written into the source.
 _MAX_LITERAL = 200
 _UNDEFINED_TYPES = frozenset({Undefined, type(ENVIRONMENT.undefined())})
@@ -71,6 +73,9 @@ class Scope:
     own: dict[str, str] = field(default_factory=dict)
     #: Every name in ``names`` always holds a value (never undefined): no check is written.
     complete: bool = False
+    #: Takes the code of a part that reads only ``names`` (bound once per function) and returns
+    #: what stands for it: a part written twice in one function is computed once (``emit.Shared``).
+    share: Callable[[str], str] | None = None
 
 
 class Compiler:
@@ -148,7 +153,17 @@ class Compiler:
                     return folded
             elif names and self.scope.hoist is not None and not self.statements and names <= self.scope.fixed:
                 return self.scope.hoist(self._compile(node, depth, whole=whole), self._fallible(node, whole))
+            elif self.scope.share is not None and isinstance(node, _SHARED) and self._bound_once(names):
+                return self.scope.share(self._compile(node, depth, whole=whole))
         return self._compile(node, depth, whole=whole)
+
+    def _bound_once(self, names: frozenset[str]) -> bool:  # names a function binds once, at its start
+        return (
+            bool(names)
+            and not self.statements
+            and names <= self.scope.names.keys()
+            and not names & self.scope.own.keys()
+        )
 
     def _compile(self, node: nodes.Node, depth: int, *, whole: bool = False) -> str:
         if type(node).__name__ in _BINARY:
@@ -317,6 +332,8 @@ class Compiler:
     def _Filter(self, node: nodes.Filter, depth: int) -> str:
         if node.node is None:
             raise TemplateError("a filter needs a value here", line=node.lineno or 1)
+        if node.name == "string" and is_number(node.node) and plain_filter(node):  # short: no size to check
+            return f"str({self.expr(node.node, depth + 1)})"
         return self.filter_call(node, self.expr(node.node, depth + 1), depth)
 
     def _Test(self, node: nodes.Test, depth: int) -> str:

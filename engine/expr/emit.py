@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import keyword
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any
 
-__all__ = ["Module", "Origin", "Writer", "literal", "origin_of"]
+__all__ = ["Module", "Origin", "Shared", "Writer", "literal", "origin_of"]
 
 #: Every module gets a file name of its own, so a traceback tells which module a frame is in.
 _SERIAL = itertools.count(1)
@@ -73,6 +74,61 @@ class Writer:
 
     def block(self) -> _Indented:
         return _Indented(self)
+
+
+class Shared:
+    """Common subexpressions of one generated function: a part written more than once (the
+    same code, reading the same names) is computed where it is first needed, then reused.
+
+    While the function is written, each candidate part stands as a placeholder
+    (``share(code)``); ``resolve`` then writes a part used once as it is, and a part used
+    more than once as a lazily filled local (never before the first place that needs it, so
+    a part behind a false condition is still not computed, and what fails, fails where it
+    did). Only for parts that read names bound once for the whole function.
+    """
+
+    _MARK = re.compile("\x00(\\d+)\x00")
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.codes: dict[str, int] = {}
+
+    def __call__(self, code: str) -> str:
+        return f"\x00{self.codes.setdefault(code, len(self.codes))}\x00"
+
+    def resolve(self, writer: Writer) -> None:
+        """Replace the placeholders in ``writer``'s lines; the shared locals start unset."""
+        codes = list(self.codes)
+        uses = [0] * len(codes)  # the places each part is written once the shared ones are reused
+        for _indent, text, _origin in writer.lines:
+            for number in self._MARK.findall(text):
+                uses[int(number)] += 1
+        for number in range(len(codes) - 1, -1, -1):  # a part is numbered after the parts inside it
+            for inner in self._MARK.findall(codes[number]):
+                uses[int(inner)] += 1 if uses[number] > 1 else uses[number]
+        unset = self.module.name(UNSET, "UNSET")
+        written: dict[int, str] = {}
+
+        def code_of(number: int) -> str:
+            found = written.get(number)
+            if found is None:
+                inner = self._MARK.sub(lambda match: code_of(int(match.group(1))), codes[number])
+                local = f"_k{number}"
+                found = inner if uses[number] <= 1 else f"({local} if {local} is not {unset} else ({local} := {inner}))"
+                written[number] = found
+            return found
+
+        lines = [
+            (indent, self._MARK.sub(lambda m: code_of(int(m.group(1))), text), origin)
+            for indent, text, origin in writer.lines
+        ]
+        shared = [f"_k{number}" for number in range(len(codes)) if uses[number] > 1]
+        start = [(writer.indent, f"{' = '.join(shared)} = {unset}", None)] if shared else []
+        writer.lines = start + lines
+
+
+#: What a shared local holds before its part is computed.
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 
 
 class _Indented:

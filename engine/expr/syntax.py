@@ -12,7 +12,16 @@ from jinja2 import TemplateSyntaxError, nodes
 from ..errors import TemplateError
 from .sandbox import ENVIRONMENT
 
-__all__ = ["constant_dict", "may_be_undefined", "names_read", "parse", "passes_through", "single_expression"]
+__all__ = [
+    "constant_dict",
+    "is_number",
+    "may_be_undefined",
+    "names_read",
+    "parse",
+    "passes_through",
+    "plain_filter",
+    "single_expression",
+]
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}\s*$", re.DOTALL)
 
@@ -145,3 +154,21 @@ def constant_dict(node: nodes.Node) -> dict[Any, Any] | None:
         except TypeError:  # an unhashable key fails when it runs, as in Jinja
             return None
     return out
+
+
+#: Filters that, given no arguments, always give a number (Jinja's own: ``tests/compliance`` holds them).
+_NUMBER_FILTERS = frozenset({"int", "float", "length", "count"})
+
+
+def plain_filter(node: nodes.Filter) -> bool:
+    """Whether a filter is given no arguments."""
+    return not node.args and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None
+
+
+def is_number(node: nodes.Node) -> bool:
+    """Whether an expression always gives a number or a boolean (whose text is short), or fails."""
+    if isinstance(node, nodes.Const):
+        return type(node.value) in (int, float, bool)
+    if isinstance(node, nodes.Filter):
+        return node.name in _NUMBER_FILTERS and plain_filter(node)
+    return isinstance(node, (nodes.Compare, nodes.Not))

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ..expr import helpers
 from ..expr.codegen import Scope
-from ..expr.emit import Module, Origin, Writer, literal
+from ..expr.emit import Module, Origin, Shared, Writer, literal
 from ..expr.leaves import Leaf, context_names, fixed_for_run, has_template, write_tree, write_value
 from ..expr.limits import text_size
 from ..expr.templates import REDACTED
@@ -150,7 +150,10 @@ class _Step:
         dicts = frozenset({"settings", "constants", "fields"})
         # complete: a plan's context holds every name its requests read (a hand-made context that
         # does not fails where the name is read, as undefined)
-        self.scope = Scope(context_names(names), dicts=dicts, fixed=FIXED, hoist=hoister, complete=True)
+        self.shared = Shared(module)
+        self.scope = Scope(
+            context_names(names), dicts=dicts, fixed=FIXED, hoist=hoister, complete=True, share=self.shared
+        )
 
     def leaves(self) -> list[Leaf]:
         step = self.step
@@ -214,6 +217,7 @@ class _Step:
             later = f"{self.name(review_of, 'review_of')}, STEP, c, answers or {{}}, now, _plain_url, _shown_query"
             review = f"{self.name(partial, 'partial')}({later}, _credential)"
         writer.line(f"return (_method, _url, _headers, _decoded, _content, {step.encoding!r}, _credentials, {review})")
+        self.shared.resolve(writer)
         function = self.module.fresh(f"step_{step.name}")
         self.module.add(
             f"def {function}(c, answers, now, S, STEP={self.name(step, 'spec')}):", writer, self.origin(pointer)
