@@ -45,6 +45,7 @@ __all__ = ["Compiler", "Scope", "evaluate_constant"]
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "lteq": "<=", "gteq": ">=", "in": "in", "notin": "not in"}
 _BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**"}
+_UNARY = {"Not": "not ", "Neg": "-", "Pos": "+"}
 _NO_ELSE = "evaluated to false and no else section was defined."
 _ARITHMETIC = tuple(getattr(nodes, name) for name in _BINARY)
 #: Nodes that are values as written: nothing to fold.
@@ -251,30 +252,23 @@ class Compiler:
             pieces.append(f"{_COMPARE[operand.op]} {self.expr(operand.expr, depth + 1)}")
         return "(" + " ".join(pieces) + ")"
 
-    def _And(self, node: nodes.And, depth: int) -> str:
-        return f"({self.expr(node.left, depth + 1)} and {self.expr(node.right, depth + 1)})"
+    def _logic(self, node: nodes.And | nodes.Or, depth: int) -> str:  # and, or
+        word = "and" if isinstance(node, nodes.And) else "or"
+        return f"({self.expr(node.left, depth + 1)} {word} {self.expr(node.right, depth + 1)})"
 
-    def _Or(self, node: nodes.Or, depth: int) -> str:
-        return f"({self.expr(node.left, depth + 1)} or {self.expr(node.right, depth + 1)})"
+    _And = _Or = _logic
 
-    def _Not(self, node: nodes.Not, depth: int) -> str:
-        return f"(not {self.expr(node.node, depth + 1)})"
+    def _unary(self, node: nodes.UnaryExpr, depth: int) -> str:  # not, -, +
+        return f"({_UNARY[type(node).__name__]}{self.expr(node.node, depth + 1)})"
 
-    def _Neg(self, node: nodes.Neg, depth: int) -> str:
-        return f"(-{self.expr(node.node, depth + 1)})"
-
-    def _Pos(self, node: nodes.Pos, depth: int) -> str:
-        return f"(+{self.expr(node.node, depth + 1)})"
+    _Not = _Neg = _Pos = _unary
 
     def _CondExpr(self, node: nodes.CondExpr, depth: int) -> str:
         test, yes = self.expr(node.test, depth + 1), self.expr(node.expr1, depth + 1)
         if node.expr2 is not None:
             no = self.expr(node.expr2, depth + 1)
         else:  # Jinja's own message, on its (not strict) undefined
-            no = self.global_(
-                Undefined(f"the inline if-expression on line {node.lineno} {_NO_ELSE}"),
-                "no_else",
-            )
+            no = self.global_(Undefined(f"the inline if-expression on line {node.lineno} {_NO_ELSE}"), "no_else")
         return f"({yes} if {test} else {no})"
 
     def _List(self, node: nodes.List, depth: int) -> str:
@@ -313,14 +307,12 @@ class Compiler:
         return out
 
     def _leading(self, function: Any) -> list[str]:
-        passed = _PassArg.from_obj(function)
-        if passed is _PassArg.context:
-            return [self.global_(helpers.CONTEXT, "CONTEXT")]
-        if passed is _PassArg.eval_context:
-            return [self.global_(helpers.EVAL_CONTEXT, "EVAL_CONTEXT")]
-        if passed is _PassArg.environment:
-            return [self.global_(ENVIRONMENT, "ENVIRONMENT")]
-        return []
+        passed = {
+            _PassArg.context: (helpers.CONTEXT, "CONTEXT"),
+            _PassArg.eval_context: (helpers.EVAL_CONTEXT, "EVAL_CONTEXT"),
+            _PassArg.environment: (ENVIRONMENT, "ENVIRONMENT"),
+        }.get(_PassArg.from_obj(function))  # type: ignore[arg-type]
+        return [] if passed is None else [self.global_(*passed)]
 
     def filter_call(self, node: nodes.Filter, value: str, depth: int) -> str:
         function = ENVIRONMENT.filters.get(node.name)
@@ -376,10 +368,8 @@ _JINJA_TESTS: dict[str, Any] = {name: ENVIRONMENT.tests[name] for name in _IDENT
 
 
 def evaluate_constant(node: nodes.Node) -> Any:
-    """Evaluate an expression that reads no name, through the compiled code (no folding).
-
-    Parsed trees are cached by source (``syntax.parse``), so the same node is asked about
-    when a template is checked and again when it is compiled: the outcome is kept."""
+    """Evaluate an expression that reads no name, through the compiled code (no folding); the
+    outcome is kept (parsed trees are cached by source: a node is asked about twice)."""
     known = _CONSTANTS.get(id(node))
     if known is None or known[0] is not node:
         try:
