@@ -357,3 +357,36 @@ def test_a_part_written_twice_in_one_request_is_computed_once(tmp_path: Path) ->
     assert request is not None and "X-First" not in request.headers
     assert (request.headers["X-Second"], request.headers["X-Third"]) == (expected, expected[:8])
     assert calls == ["a@example.com!"]
+
+
+def test_a_request_that_reads_only_settings_is_made_once_per_run(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace("../../schemas", str(fixture.parents[2] / "schemas"))
+    text = text.replace(
+        "requests:\n",
+        "requests:\n"
+        "  - name: list_fields\n"
+        "    role: read\n"
+        "    method: GET\n"
+        '    url: "https://api.example.test/lists/{{ settings.list }}/fields"\n'
+        "    as: known_fields\n",
+    )
+    (tmp_path / "preset.yaml").write_text(text)
+    preset = load_preset(tmp_path)
+    assert preset.program is not None
+    steps = preset.program.steps
+    assert steps["/requests/0"].__name__ == "made_once" and steps["/requests/1"].__name__ != "made_once"
+    settings = preset.resolve_settings({"token": "t", "list": "l"}, environ={})
+    made = [
+        relay.render(preset, {"type": "identify", "traits": {"email": f"{n}@example.com"}}, settings).requests
+        for n in range(3)
+    ]
+    reads = [requests[0] for requests in made]
+    assert all(read == reads[0] and read.step == "list_fields" for read in reads)
+    assert reads[0].url == "https://api.example.test/lists/l/fields"
+    assert reads[0].headers == {"Authorization": "Bearer t"}
+    assert reads[0].headers is not reads[1].headers  # each caller may change its own
+    assert [requests[1].body["Email"] for requests in made] == [f"{n}@example.com" for n in range(3)]
+    other = preset.resolve_settings({"token": "t", "list": "m"}, environ={})
+    read = relay.render(preset, {"type": "identify", "traits": {"email": "a@example.com"}}, other).requests[0]
+    assert read.url == "https://api.example.test/lists/m/fields"

@@ -30,7 +30,7 @@ from ..expr import helpers
 from ..expr.emit import Module, Origin, Writer, origin_of
 from .source import SourceDoc
 
-__all__ = ["FIXED", "Hoister", "Program", "compile_module", "where_in"]
+__all__ = ["FIXED", "Hoister", "Program", "compile_module", "once_per_run", "where_in"]
 
 #: The names whose values are fixed for a run: parts reading only these are computed once.
 FIXED = frozenset({"settings", "constants"})
@@ -91,6 +91,15 @@ class Program:
     #: A request's function by its pointer (``/requests/0``, ``/checks/1/request``...).
     steps: dict[str, Callable[..., Any]] = field(default_factory=dict)
     _memo: tuple[Any, tuple[Any, ...]] = (None, ())
+    _event_steps: tuple[tuple[Any, Callable[..., Any]], ...] | None = None
+
+    def event_steps(self, preset: Any) -> tuple[tuple[Any, Callable[..., Any]], ...]:
+        """An event's steps in order, each with its function (a step sent only batched left out)."""
+        found = self._event_steps
+        if found is None:
+            steps = [step for step in preset.steps if step.batch is None or not step.batch.only]
+            found = self._event_steps = tuple((step, self.steps[step.pointer]) for step in steps)
+        return found
 
     def fixed(self, settings: Mapping[str, Any], constants: Mapping[str, Any]) -> tuple[Any, ...]:
         """The values fixed for a run, for these settings (worked out once per settings object)."""
@@ -107,6 +116,25 @@ class Program:
     def origin(self, error: BaseException) -> Origin | None:
         """The preset node whose generated line raised ``error``."""
         return origin_of(self.module, error.__traceback__)
+
+
+def once_per_run(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A request function whose request reads only settings and constants (a lookup of a
+    list's fields, say), made once per run: once per ``fixed`` values (``Program.fixed``), each
+    caller getting headers of its own. What fails is not kept: it fails again, where it did."""
+    kept: list[Any] = [(None, None)]
+
+    def made_once(c: Any, answers: Any, now: float, fixed: tuple[Any, ...]) -> Any:
+        owner, parts = kept[0]
+        if owner is not fixed:
+            parts = function(c, answers, now, fixed)
+            kept[0] = (fixed, parts)  # one assignment: safe across worker threads
+        if parts is None:
+            return None
+        method, url, headers, *rest = parts
+        return (method, url, dict(headers), *rest)
+
+    return made_once
 
 
 def where_in(doc: SourceDoc) -> Callable[[str], str]:

@@ -341,11 +341,21 @@ class _Step:
             writer.line(f"_shown_query = {quote(spec.name) + '=' + spec.shown!r}")
 
 
-def write_steps(module: Module, preset: CompiledPreset, hoister: Hoister, where: Where) -> dict[str, str]:
-    """Write the function of every request of ``preset``; their names, by the request's pointer."""
+def write_steps(
+    module: Module, preset: CompiledPreset, hoister: Hoister, where: Where
+) -> tuple[dict[str, str], frozenset[str]]:
+    """Write the function of every request of ``preset``: their names, by the request's
+    pointer, and the pointers of those that read only settings and constants (the same
+    request for a whole run)."""
     requests = [(step, True) for step in preset.steps]
     for check in preset.checks:
         requests.append((check.request, False))
         if check.fix is not None:
             requests.append((check.fix, False))
-    return {step.pointer: _Step(module, preset, hoister, where, step, event).write() for step, event in requests}
+    names, fixed = {}, set()
+    for step, event in requests:
+        writing = _Step(module, preset, hoister, where, step, event)
+        names[step.pointer] = writing.write()
+        if writing.reads <= FIXED | {"content"}:  # its body's own bytes are fixed too
+            fixed.add(step.pointer)
+    return names, frozenset(fixed)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ..expr.emit import Module
 from ..expr.leaves import Leaf, write_function
 from .model import CompiledPreset
-from .program import Hoister, Program, compile_module, where_in
+from .program import Hoister, Program, compile_module, once_per_run, where_in
 from .program_decide import write_decide
 from .program_steps import write_steps
 
@@ -22,7 +22,7 @@ def write_program(preset: CompiledPreset, leaves: Iterable[Leaf]) -> Program:
     where = where_in(preset.source)
     hoister = Hoister(module)
     write_decide(module, preset, hoister, where, leaves)
-    step_names = write_steps(module, preset, hoister, where)
+    step_names, run_fixed = write_steps(module, preset, hoister, where)
     hoister.write()
     pending = [leaf for leaf in leaves if leaf.fn is None]
     names = [write_function(module, leaf, where) for leaf in pending]
@@ -33,5 +33,8 @@ def write_program(preset: CompiledPreset, leaves: Iterable[Leaf]) -> Program:
         module=module,
         decide=namespace["decide"],
         fixed_values=namespace["fixed"],
-        steps={pointer: namespace[name] for pointer, name in step_names.items()},
+        steps={
+            pointer: once_per_run(namespace[name]) if pointer in run_fixed else namespace[name]
+            for pointer, name in step_names.items()
+        },
     )

@@ -35,6 +35,7 @@ __all__ = [
     "answers_scope",
     "assemble",
     "build",
+    "build_all",
     "build_check_request",
     "credentials",
     "failer",
@@ -65,22 +66,62 @@ def build(
     try:
         made = program.steps[step.pointer](plan.context, answers, now, fixed)
     except Exception as error:  # a template, or a request relay will not send: located
-        event_ref = plan.event_ref or reference(plan.context.get("event"))
-        raise failure(preset, error, plan.secrets, event_ref, step.pointer) from None
+        raise _located(preset, plan, step, error) from None
     trace = plan.trace
     if made is None:
         if trace is not None:
             trace.steps.append({"step": step.name, "effect": "skipped: its `when` is false"})
         return None
-    method, url, headers, body, content, encoding, credentials, review = made
-    request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
-    problem = schema_problem(step.validator, body, f"{step.pointer}/body") if step.validator is not None else None
-    if problem is not None:
-        event_ref = plan.event_ref or reference(plan.context.get("event"))
-        raise render_error(preset, problem[0], problem[1], plan.secrets, event_ref, schema=True)
+    request = _request(step, made)
+    if step.validator is not None and not step.validator.accepts(request.body):
+        raise _refused(preset, plan, step, request.body)
     if trace is not None:
         trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
+
+
+def build_all(
+    preset: CompiledPreset, plan: Plan, *, answers: Mapping[str, Any] | None = None, now: float
+) -> tuple[Request, ...]:
+    """Every request a ``send`` plan makes, in order: ``build`` for each step, in one loop
+    (what an event's review and its first attempt pay per step is one call of its function)."""
+    if plan.trace is not None:  # a review: each step says what it did
+        return tuple(
+            r for step in preset.steps if (r := build(preset, plan, step, answers=answers, now=now)) is not None
+        )
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    fixed = plan.fixed or program.fixed(plan.context.get("settings") or {}, preset.constants)
+    context, requests = plan.context, []
+    for step, function in program.event_steps(preset):
+        try:
+            made = function(context, answers, now, fixed)
+        except Exception as error:
+            raise _located(preset, plan, step, error) from None
+        if made is not None:
+            method, url, headers, body, content, encoding, credentials, review = made
+            request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
+            if step.validator is not None and not step.validator.accepts(request.body):
+                raise _refused(preset, plan, step, request.body)
+            requests.append(request)
+    return tuple(requests)
+
+
+def _request(step: StepSpec, made: tuple[Any, ...]) -> Request:
+    method, url, headers, body, content, encoding, credentials, review = made
+    return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
+
+
+def _located(preset: CompiledPreset, plan: Plan, step: StepSpec, error: Exception) -> RenderError:
+    return failure(preset, error, plan.secrets, plan.event_ref or reference(plan.context.get("event")), step.pointer)
+
+
+def _refused(preset: CompiledPreset, plan: Plan, step: StepSpec, body: Any) -> RenderError:
+    assert step.validator is not None
+    problem = schema_problem(step.validator, body, f"{step.pointer}/body")
+    assert problem is not None, "a body the validator refuses has a problem to name"
+    event_ref = plan.event_ref or reference(plan.context.get("event"))
+    return render_error(preset, problem[0], problem[1], plan.secrets, event_ref, schema=True)
 
 
 def build_check_request(

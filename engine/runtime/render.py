@@ -13,7 +13,7 @@ from typing import Any
 
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from .build import build
+from .build import build_all
 from .decide import decide
 from .decision import Decision
 
@@ -44,11 +44,7 @@ def render(
     if plan.action == "drop":
         return Decision("drop", plan.reason, plan.rule, (), plan.trace, plan.secrets, mapping=plan.mapping)
     clock = time.time() if now is None else now
-    requests = tuple(
-        request
-        for step in preset.steps
-        if (request := build(preset, plan, step, answers=answers, now=clock)) is not None
-    )
+    requests = build_all(preset, plan, answers=answers, now=clock)
     if not requests:
         return Decision("drop", NO_REQUEST, "requests", (), plan.trace, plan.secrets, mapping=plan.mapping)
     return Decision(
