@@ -59,6 +59,8 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("[s, s] | join(',')", {"s": "x" * 600_000}),
     ("s | upper", {"s": "ß" * 600_000}),
     ("s | urlencode", {"s": "%" * 400_000}),
+    ("s | urlencode", {"s": "\U0001d11e" * 90_000}),  # 12 characters out for each one in
+    ("d | string_values", {"d": {"a": ["\x01" * 200_000]}}),  # JSON: 6 characters for each
     ("s | b64encode", {"s": "x" * 900_000}),
     ("[s, s] | to_json", {"s": "x" * 600_000}),
     ("[s, s] | string", {"s": "x" * 600_000}),

@@ -246,21 +246,32 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
 def _text_filter(original: Callable[..., Any], *, grows: bool = True) -> Callable[..., Any]:
     # A string argument is within the limits already (it was made or read within them);
-    # anything else is measured before the filter prints it, and the result after.
+    # anything else is measured before the filter prints it, and the result after, unless
+    # the input is so small that no result could pass the limit (given no arguments, none of
+    # these filters writes more than _GROWTH characters for each character of its input).
     @wraps(original)
     def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(value) is not str:
-            limits.check_text(value)
+        size = len(value) if type(value) is str else limits.text_size(value)
+        if size > limits.MAX_TEXT:
+            raise limits.text_limit(size)
         if args or kwargs:
+            size = limits.MAX_TEXT  # an argument may make the result any size: measured
             for argument in itertools.chain(args, kwargs.values()):
                 if type(argument) is not str:
                     limits.check_text(argument)
         result = original(value, *args, **kwargs)
-        if grows and (type(result) is not str or len(result) > limits.MAX_TEXT):
+        if grows and size > _SMALL_INPUT and (type(result) is not str or len(result) > limits.MAX_TEXT):
             limits.check_text(result)
         return result
 
     return bounded
+
+
+#: The most characters a text filter writes for one character of input: one outside the
+#: Basic Multilingual Plane, escaped in JSON as two ``\\uXXXX``, or percent-encoded as 4 bytes.
+_GROWTH = 12
+#: An input this small (as text) cannot give a result past the limit (with room to spare).
+_SMALL_INPUT = limits.MAX_TEXT // (2 * _GROWTH)
 
 
 def _digest_filter(original: Callable[..., Any]) -> Callable[..., Any]:
