@@ -190,13 +190,16 @@ class _Step:
 
     def write(self) -> str:
         step, writer = self.step, self.writer
-        self.bind()
         pointer = step.pointer
+        first: set[str] = set()
         if isinstance(step.when, Leaf) and self.honour_when:  # a check's request is always sent
+            first = set(step.when.names)  # a request whose `when` is false reads nothing more
+            self.bind(first)
             condition = write_value(self.module, writer, step.when.source, self.scope)
             writer.line(f"if not {condition}:", self.origin(f"{pointer}/when"))
             with writer.block():
                 writer.line("return None")
+        self.bind(self.reads - first)
         url, fixed = self.leaf(step.url, f"{pointer}/url")
         check = f"{self.name(absolute_url, 'absolute_url')}({url}, {pointer + '/url'!r})"
         writer.line(f"_url = {self.fixed(check, fixed)}", self.origin(f"{pointer}/url"))
@@ -224,9 +227,9 @@ class _Step:
         )
         return function
 
-    def bind(self) -> None:
+    def bind(self, reads: set[str]) -> None:
         writer, undefined = self.writer, self.name(helpers.undefined, "undefined")
-        context = sorted(name for name in self.reads if name not in (*self.binds, "now", "content"))
+        context = sorted(name for name in reads if name not in (*self.binds, "now", "content"))
         if context:
             writer.line("try:")
             with writer.block():
@@ -237,9 +240,9 @@ class _Step:
                 for name in context:
                     writer.line(f"n_{name} = c[{name!r}] if {name!r} in c else {undefined}({name!r})")
         for name in self.binds:
-            if name in self.reads:
+            if name in reads:
                 writer.line(f"n_{name} = answers.get({name!r}) if answers else None")
-        if "now" in self.reads:
+        if "now" in reads:
             writer.line("n_now = now")
 
     def body(self) -> None:
@@ -293,9 +296,10 @@ class _Step:
     def auth(self) -> None:
         step, writer = self.step, self.writer
         self.query = False
-        writer.line("_plain_url = _url")
-        writer.line("_shown_query = None")
-        writer.line("_credentials = frozenset()")
+        if step.secret_leaves or any(spec.kind == "api_key" and spec.location != "header" for _w, spec in step.auth):
+            writer.line("_plain_url = _url")  # for the review, worked out when one asks
+            writer.line("_shown_query = None")
+        writer.line(f"_credentials = {self.name(frozenset(), 'NO_CREDENTIALS')}")
         writer.line("_credential = ()")
         keyword = "if"
         for when, spec in step.auth:
