@@ -332,21 +332,26 @@ def test_a_form_field_carrying_json_is_checked_against_its_content_schema() -> N
     assert validator.errors({}) == []  # absent: the structural schema decides
 
 
+def _base_preset_with(tmp_path: Path, old: str, new: str) -> CompiledPreset:
+    """The base fixture preset with ``old`` replaced by ``new``, loaded."""
+    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
+    text = fixture.read_text().replace("../../schemas", str(fixture.parents[2] / "schemas"))
+    (tmp_path / "preset.yaml").write_text(text.replace(old, new))
+    preset = load_preset(tmp_path)
+    assert preset.program is not None
+    return preset
+
+
 def test_a_part_written_twice_in_one_request_is_computed_once(tmp_path: Path) -> None:
     # (email ~ '!') | sha256 appears in three headers; the first is behind a false condition,
     # so the part is computed where it is next needed, and then reused.
-    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
-    text = fixture.read_text().replace("../../schemas", str(fixture.parents[2] / "schemas"))
-    text = text.replace(
-        "    body:\n",
+    headers = (
         "    headers:\n"
         "      X-First: \"{{ (email ~ '!') | sha256 if settings.list == 'other' else none }}\"\n"
         "      X-Second: \"{{ (email ~ '!') | sha256 }}\"\n"
         "      X-Third: \"{{ ((email ~ '!') | sha256)[:8] }}\"\n"
-        "    body:\n",
     )
-    (tmp_path / "preset.yaml").write_text(text)
-    preset = load_preset(tmp_path)
+    preset = _base_preset_with(tmp_path, "    body:\n", headers + "    body:\n")
     assert preset.program is not None
     namespace = preset.program.module.namespace
     digest, calls = namespace["filter_sha256"], []
@@ -360,19 +365,14 @@ def test_a_part_written_twice_in_one_request_is_computed_once(tmp_path: Path) ->
 
 
 def test_a_request_that_reads_only_settings_is_made_once_per_run(tmp_path: Path) -> None:
-    fixture = Path(__file__).parent / "fixtures" / "base_preset.yaml"
-    text = fixture.read_text().replace("../../schemas", str(fixture.parents[2] / "schemas"))
-    text = text.replace(
-        "requests:\n",
-        "requests:\n"
+    read = (
         "  - name: list_fields\n"
         "    role: read\n"
         "    method: GET\n"
         '    url: "https://api.example.test/lists/{{ settings.list }}/fields"\n'
-        "    as: known_fields\n",
+        "    as: known_fields\n"
     )
-    (tmp_path / "preset.yaml").write_text(text)
-    preset = load_preset(tmp_path)
+    preset = _base_preset_with(tmp_path, "requests:\n", "requests:\n" + read)
     assert preset.program is not None
     steps = preset.program.steps
     assert steps["/requests/0"].__name__ == "made_once" and steps["/requests/1"].__name__ != "made_once"
