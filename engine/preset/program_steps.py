@@ -33,7 +33,7 @@ from .wire import Refusal, encode_form, encode_json, form_value
 if TYPE_CHECKING:
     from .model import AuthSpec, CompiledPreset, StepSpec
 
-__all__ = ["basic", "credentials", "review_of", "write_steps"]
+__all__ = ["basic", "credential_review", "credentials", "review_of", "write_steps"]
 
 Where = Callable[[str], str]
 Review = tuple[tuple[tuple[str | int, ...], Any], ...]
@@ -110,6 +110,17 @@ def credentials(auths: Any, context: Mapping[str, Any]) -> tuple[dict[str, str],
 
 _BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
 _BEARER_REVIEW: Review = ((("headers", "Authorization"), f"Bearer {REDACTED}"),)
+
+
+def credential_review(spec: AuthSpec) -> Review:
+    """What a review shows for the credential header ``spec`` adds (none for one in the query)."""
+    if spec.kind == "basic":
+        return _BASIC_REVIEW
+    if spec.kind == "bearer":
+        return _BEARER_REVIEW
+    if spec.kind == "api_key" and spec.location == "header":
+        return ((("headers", spec.name), spec.shown),)
+    return ()
 
 
 def review_of(
@@ -328,14 +339,13 @@ class _Step:
             checked = f"{check}({value}, {pointer!r}, 'Authorization')"
             writer.line(f"_headers['Authorization'] = {self.fixed(checked, fixed)}")
             writer.line("_credentials = " + self.name(frozenset({"Authorization"}), "AUTHORIZATION"))
-            review = _BASIC_REVIEW if spec.kind == "basic" else _BEARER_REVIEW
-            writer.line(f"_credential = {self.name(review, 'review')}")
+            writer.line(f"_credential = {self.name(credential_review(spec), 'review')}")
         elif spec.kind == "api_key" and spec.location == "header":
             value = f"str({codes['value'][0]})"
             checked = f"{check}({value}, {pointer!r}, {spec.name!r})"
             writer.line(f"_headers[{spec.name!r}] = {self.fixed(checked, fixed)}")
             writer.line("_credentials = " + self.name(frozenset({spec.name}), "credentials"))
-            writer.line(f"_credential = {self.name(((('headers', spec.name), spec.shown),), 'review')}")
+            writer.line(f"_credential = {self.name(credential_review(spec), 'review')}")
         elif spec.kind != "api_key":  # none: no credential
             writer.line("pass")
         else:

@@ -19,10 +19,9 @@ from urllib.parse import quote, urlencode, urlsplit
 from ..errors import RenderError
 from ..expr.filters import to_json
 from ..expr.limits import text_size
-from ..expr.templates import REDACTED
 from ..preset.flow import MAX_REQUEST
 from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
-from ..preset.program_steps import basic, review_of
+from ..preset.program_steps import credential_review, review_of
 from ..preset.program_steps import credentials as _credentials
 from ..preset.wire import form_value
 from .decide import failure, reference, render_error
@@ -172,32 +171,21 @@ def answers_scope(preset: CompiledPreset, answers: Mapping[str, Any] | None) -> 
     return {step.bind: given.get(step.bind) for step in preset.steps if step.bind is not None}
 
 
-_BASIC_REVIEW: Review = ((("headers", "Authorization"), f"Basic {REDACTED}"),)
-_BEARER_REVIEW: Review = ((("headers", "Authorization"), f"Bearer {REDACTED}"),)
-
-
 def _apply_auth(
     auths: Auths, context: Mapping[str, Any], url: str, headers: dict[str, str]
 ) -> tuple[str, set[str], str | None, Review]:
-    """Add the credential. Returns the URL, the credential headers, what a review shows for a
-    credential in the query string (``key=<redacted>``), and what it shows for a credential header."""
+    """Add the credential (the program's own ``credentials``). Returns the URL, the credential
+    headers, what a review shows for a credential in the query string (``key=<redacted>``),
+    and what it shows for a credential header."""
     auth = next((a for when, a in auths if when is None or when(context)), None)
     if auth is None:
         return url, set(), None, ()
-    rendered = {name: renderer(context) for name, renderer in auth.fields.items()}
-    if auth.kind == "basic":
-        headers["Authorization"] = basic(rendered.get("username"), rendered.get("password"))
-        return url, {"Authorization"}, None, _BASIC_REVIEW
-    if auth.kind == "bearer":
-        headers["Authorization"] = f"Bearer {rendered['token']}"
-        return url, {"Authorization"}, None, _BEARER_REVIEW
-    if auth.kind == "api_key":
-        if auth.location == "header":
-            headers[auth.name] = str(rendered["value"])
-            return url, {auth.name}, None, ((("headers", auth.name), auth.shown),)
-        url += _query_separator(url) + urlencode({auth.name: str(rendered["value"])})
-        return url, set(), f"{quote(auth.name)}={auth.shown}", ()
-    return url, set(), None, ()
+    found, query = _credentials(((None, auth),), context)
+    headers.update(found)
+    if not query:
+        return url, set(found), None, credential_review(auth)
+    url += _query_separator(url) + urlencode(query)
+    return url, set(found), f"{quote(auth.name)}={auth.shown}", credential_review(auth)
 
 
 def _query_separator(url: str) -> str:
