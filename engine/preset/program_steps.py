@@ -33,7 +33,17 @@ from .wire import Refusal, encode_form, encode_json, form_value
 if TYPE_CHECKING:
     from .model import AuthSpec, CompiledPreset, StepSpec
 
-__all__ = ["basic", "credential_review", "credentials", "review_of", "write_steps"]
+__all__ = [
+    "absolute_url",
+    "basic",
+    "check_size",
+    "credential_review",
+    "credentials",
+    "header_value",
+    "method_of",
+    "review_of",
+    "write_steps",
+]
 
 Where = Callable[[str], str]
 Review = tuple[tuple[tuple[str | int, ...], Any], ...]

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import RenderError
-from ..expr.filters import to_json
 from ..expr.limits import text_size
 from ..preset.flow import MAX_REQUEST
-from ..preset.model import METHODS, Auths, CompiledPreset, StepSpec
-from ..preset.program_steps import credential_review, review_of
+from ..preset.model import Auths, CompiledPreset, StepSpec
+from ..preset.program_steps import absolute_url, check_size, credential_review, header_value, method_of, review_of
 from ..preset.program_steps import credentials as _credentials
-from ..preset.wire import form_value
+from ..preset.wire import Refusal, encode_form, encode_json, form_value
 from .decide import failure, reference, render_error
 from .decision import Plan, Request, Review
 
@@ -192,59 +191,38 @@ def _query_separator(url: str) -> str:
     return "&" if urlsplit(url).query else "?"
 
 
-def _check_size(step: StepSpec, fail: Fail, size: int) -> None:
-    if size > MAX_REQUEST:
-        raise fail(
-            step.pointer, f"request limit: a rendered request may be at most {MAX_REQUEST:,} characters ({size:,}+)"
-        )
-
-
-def _check_headers(headers: Mapping[str, str], credentials: set[str], fail: Fail, where: str) -> None:
-    for name, value in headers.items():
-        if not value.isascii():
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                field = f"{where}/auth" if name in credentials else f"{where}/headers/{name}"
-                raise fail(
-                    field, f"header {name!r} has characters an HTTP header cannot carry (it can only carry Latin-1)"
-                ) from None
-
-
 def assemble(step: StepSpec, context: Mapping[str, Any], *, fail: Fail) -> Request:
-    """The request of ``step`` in ``context`` (no schema check; ``build`` adds it)."""
-    url = step.url(context)
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise fail(f"{step.pointer}/url", "the URL did not render to an absolute http(s) URL")
-    method = step.method(context)
-    if method not in METHODS:
-        raise fail(
-            f"{step.pointer}/method", f"the method rendered to {str(method)[:20]!r}, not one of {sorted(METHODS)}"
-        )
+    """The request of ``step`` in ``context`` (no schema check; ``build`` adds it), checked
+    and encoded by the same functions as the program's request functions."""
+    try:
+        return _assembled(step, context)
+    except Refusal as refusal:  # a request relay will not send: located where it went wrong
+        raise fail(refusal.pointer, refusal.message) from None
+
+
+def _assembled(step: StepSpec, context: Mapping[str, Any]) -> Request:
+    pointer = step.pointer
+    url = absolute_url(step.url(context), f"{pointer}/url")
+    method = method_of(step.method(context), f"{pointer}/method")
     body = step.body(context) if step.body is not None else None
     if step.check_size:  # before the body is encoded: a body can hold one long value many times
-        _check_size(step, fail, len(url) + text_size(body, MAX_REQUEST))
+        check_size(len(url) + text_size(body, MAX_REQUEST), pointer)
     decoded: Any = None
     content = b""
     if body is not None and step.encoding == "form":
-        if not isinstance(body, dict):
-            raise fail(f"{step.pointer}/body", "a form body must be a mapping of field names to values")
-        decoded = {str(k): form_value(v) for k, v in body.items()}
-        content = urlencode(list(decoded.items())).encode("ascii")
+        decoded, text = encode_form(body, f"{pointer}/body")
+        content = text.encode("ascii")
     elif body is not None:
-        decoded = body
-        content = to_json(body).encode("utf-8")
-    out_headers: dict[str, str] = {}
-    if body is not None:
-        out_headers["Content-Type"] = _CONTENT_TYPES[step.encoding]
-    headers = step.headers({**context, "content": content.decode("utf-8")})
-    for name, value in headers.items():
-        out_headers[name] = form_value(value)
+        decoded, content = body, encode_json(body).encode()
+    out_headers = {"Content-Type": _CONTENT_TYPES[step.encoding]} if body is not None else {}
+    for name, value in step.headers({**context, "content": content.decode("utf-8")}).items():
+        out_headers[name] = header_value(value, f"{pointer}/headers/{name}", name)
     plain_url = url
     url, credential_headers, query_credential, credential = _apply_auth(step.auth, context, url, out_headers)
-    _check_headers(out_headers, credential_headers, fail, step.pointer)
+    for name in credential_headers:
+        header_value(out_headers[name], f"{pointer}/auth", name)
     if step.check_size:
-        _check_size(step, fail, len(url) + text_size(out_headers, MAX_REQUEST) + len(content))
+        check_size(len(url) + text_size(out_headers, MAX_REQUEST) + len(content), pointer)
     return Request(
         method=method,
         url=url,
