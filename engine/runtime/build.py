@@ -36,6 +36,7 @@ __all__ = [
     "build_all",
     "build_check_request",
     "credentials",
+    "event_requests",
     "failer",
     "form_value",
     "schema_problem",
@@ -64,7 +65,7 @@ def build(
     try:
         made = program.steps[step.pointer](plan.context, answers, now, fixed)
     except Exception as error:  # a template, or a request relay will not send: located
-        raise _located(preset, plan, step, error) from None
+        raise _located(preset, step, error, plan.secrets, plan.event_ref, plan.context) from None
     trace = plan.trace
     if made is None:
         if trace is not None:
@@ -72,7 +73,7 @@ def build(
         return None
     request = _request(step, made)
     if step.validator is not None and not step.validator.accepts(request.body):
-        raise _refused(preset, plan, step, request.body)
+        raise _refused(preset, step, request.body, plan.secrets, plan.event_ref, plan.context)
     if trace is not None:
         trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
@@ -81,8 +82,7 @@ def build(
 def build_all(
     preset: CompiledPreset, plan: Plan, *, answers: Mapping[str, Any] | None = None, now: float
 ) -> tuple[Request, ...]:
-    """Every request a ``send`` plan makes, in order: ``build`` for each step, in one loop
-    (what an event's review and its first attempt pay per step is one call of its function)."""
+    """Every request a ``send`` plan makes, in order: ``build`` for each step, in one loop."""
     if plan.trace is not None:  # a review: each step says what it did
         return tuple(
             r for step in preset.steps if (r := build(preset, plan, step, answers=answers, now=now)) is not None
@@ -90,17 +90,34 @@ def build_all(
     program = preset.program
     assert program is not None, "a preset is compiled when it loads"
     fixed = plan.fixed or program.fixed(plan.context.get("settings") or {}, preset.constants)
-    context, requests = plan.context, []
+    return event_requests(preset, plan.context, answers, now, fixed, plan.secrets, plan.event_ref)
+
+
+def event_requests(
+    preset: CompiledPreset,
+    context: Mapping[str, Any],
+    answers: Mapping[str, Any] | None,
+    now: float,
+    fixed: tuple[Any, ...],
+    secrets: tuple[str, ...],
+    event_ref: str,
+) -> tuple[Request, ...]:
+    """The requests of an event's send context (a plan's, or ``decide``'s verdict's), in order,
+    untraced: what an event's render and its first attempt pay per step is one call of the
+    step's function, the Request, and the schema's verdict."""
+    program = preset.program
+    assert program is not None, "a preset is compiled when it loads"
+    requests = []
     for step, function in program.event_steps(preset):
         try:
             made = function(context, answers, now, fixed)
         except Exception as error:
-            raise _located(preset, plan, step, error) from None
+            raise _located(preset, step, error, secrets, event_ref, context) from None
         if made is not None:
             method, url, headers, body, content, encoding, credentials, review = made
             request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
-            if step.validator is not None and not step.validator.accepts(request.body):
-                raise _refused(preset, plan, step, request.body)
+            if step.validator is not None and not step.validator.accepts(body):
+                raise _refused(preset, step, body, secrets, event_ref, context)
             requests.append(request)
     return tuple(requests)
 
@@ -110,16 +127,30 @@ def _request(step: StepSpec, made: tuple[Any, ...]) -> Request:
     return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
 
 
-def _located(preset: CompiledPreset, plan: Plan, step: StepSpec, error: Exception) -> RenderError:
-    return failure(preset, error, plan.secrets, plan.event_ref or reference(plan.context.get("event")), step.pointer)
+def _located(
+    preset: CompiledPreset,
+    step: StepSpec,
+    error: Exception,
+    secrets: tuple[str, ...],
+    event_ref: str,
+    context: Mapping[str, Any],
+) -> RenderError:
+    return failure(preset, error, secrets, event_ref or reference(context.get("event")), step.pointer)
 
 
-def _refused(preset: CompiledPreset, plan: Plan, step: StepSpec, body: Any) -> RenderError:
+def _refused(
+    preset: CompiledPreset,
+    step: StepSpec,
+    body: Any,
+    secrets: tuple[str, ...],
+    event_ref: str,
+    context: Mapping[str, Any],
+) -> RenderError:
     assert step.validator is not None
     problem = schema_problem(step.validator, body, f"{step.pointer}/body")
     assert problem is not None, "a body the validator refuses has a problem to name"
-    event_ref = plan.event_ref or reference(plan.context.get("event"))
-    return render_error(preset, problem[0], problem[1], plan.secrets, event_ref, schema=True)
+    event_ref = event_ref or reference(context.get("event"))
+    return render_error(preset, problem[0], problem[1], secrets, event_ref, schema=True)
 
 
 def build_check_request(

@@ -29,12 +29,14 @@ __all__ = [
     "NO_MAPPING",
     "RENDER_FAILURES",
     "Fields",
+    "Verdict",
     "decide",
     "deep_merge",
     "enabled_by_integrations",
     "failure",
     "reference",
     "render_error",
+    "verdict",
 ]
 
 #: What a template or path may raise on hostile or oddly shaped event data.
@@ -106,20 +108,30 @@ def decide(
     besides the preset's name and title. With ``trace``, the plan says why (``Plan.trace``:
     the selectors' paths, the rules that fired): for reviews, not for delivery.
     """
+    action, reason, rule, found, context, order_key, fixed, mapping = verdict(
+        preset, event, settings, event_ref, destination, trace
+    )
+    return Plan(action, reason, rule, found, settings.secrets, context, order_key, event_ref, fixed, mapping)
+
+
+#: What ``verdict`` gives: a Plan's fields but its secrets and event reference, in order.
+Verdict = tuple[
+    Any, str | None, str | None, Trace | None, dict[str, Any] | None, str | None, tuple[Any, ...], str | None
+]
+
+
+def verdict(
+    preset: CompiledPreset, event: Any, settings: Settings, event_ref: str, destination: str | None, trace: bool
+) -> Verdict:
+    """``decide``'s work, as a tuple (``render`` makes no Plan of it when it builds at once):
+    action, reason, rule, trace, context, order key, the values fixed for the run, mapping."""
     secrets = settings.secrets
     if event.__class__ is not dict and not isinstance(event, Mapping):
         raise render_error(preset, "/", "an event must be a JSON object", secrets, event_ref)
     if event.get("integrations"):
         names = (preset.name, str(preset.metadata.get("title", "")), *((destination,) if destination else ()))
         if not enabled_by_integrations(event, names):
-            return Plan(
-                "drop",
-                DISABLED_BY_INTEGRATIONS,
-                "integrations",
-                Trace() if trace else None,
-                secrets,
-                event_ref=event_ref,
-            )
+            return "drop", DISABLED_BY_INTEGRATIONS, "integrations", Trace() if trace else None, None, None, (), None
     program = preset.program
     assert program is not None, "a preset is compiled when it loads"
     fixed = program.fixed(settings.values, preset.constants)
@@ -131,7 +143,7 @@ def decide(
     except Exception as error:  # any failure of a template or path: located at its line
         raise failure(preset, error, secrets, event_ref or reference(event), "/") from None
     found = Trace(_selector_paths(preset, event), mapping, rules or []) if trace else None
-    return Plan(action, reason, rule, found, secrets, context, order_key, event_ref, fixed, mapping)
+    return action, reason, rule, found, context, order_key, fixed, mapping
 
 
 def _selector_paths(preset: CompiledPreset, event: Mapping[str, Any]) -> dict[str, str | None]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
-from .build import build_all
-from .decide import decide
-from .decision import Decision
+from .build import build_all, event_requests
+from .decide import verdict
+from .decision import Decision, Plan
 
 __all__ = ["NO_REQUEST", "render"]
 
@@ -40,13 +40,18 @@ def render(
     (a name not given reads as null: "nothing there yet"). With ``trace``, the decision
     says why (``Decision.trace``).
     """
-    plan = decide(preset, event, settings, event_ref=event_ref, destination=destination, trace=trace)
-    if plan.action == "drop":
-        return Decision("drop", plan.reason, plan.rule, (), plan.trace, plan.secrets, mapping=plan.mapping)
-    clock = time.time() if now is None else now
-    requests = build_all(preset, plan, answers=answers, now=clock)
-    if not requests:
-        return Decision("drop", NO_REQUEST, "requests", (), plan.trace, plan.secrets, mapping=plan.mapping)
-    return Decision(
-        "send", None, plan.rule, requests, plan.trace, plan.secrets, order_key=plan.order_key, mapping=plan.mapping
+    action, reason, rule, found, context, order_key, fixed, mapping = verdict(
+        preset, event, settings, event_ref, destination, trace
     )
+    secrets = settings.secrets
+    if action == "drop":
+        return Decision("drop", reason, rule, (), found, secrets, mapping=mapping)
+    clock = time.time() if now is None else now
+    if found is None:  # no review: the steps' functions, with no Plan between
+        requests = event_requests(preset, context or {}, answers, clock, fixed, secrets, event_ref)
+    else:
+        plan = Plan(action, reason, rule, found, secrets, context, order_key, event_ref, fixed, mapping)
+        requests = build_all(preset, plan, answers=answers, now=clock)
+    if not requests:
+        return Decision("drop", NO_REQUEST, "requests", (), found, secrets, mapping=mapping)
+    return Decision("send", None, rule, requests, found, secrets, order_key, mapping)
