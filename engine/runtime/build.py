@@ -65,7 +65,7 @@ def build(
     try:
         made = program.steps[step.pointer](plan.context, answers, now, fixed)
     except Exception as error:  # a template, or a request relay will not send: located
-        raise _located(preset, step, error, plan.secrets, plan.event_ref, plan.context) from None
+        raise _step_failure(preset, step, plan.secrets, plan.event_ref, plan.context, error=error) from None
     trace = plan.trace
     if made is None:
         if trace is not None:
@@ -73,7 +73,7 @@ def build(
         return None
     request = _request(step, made)
     if step.validator is not None and not step.validator.accepts(request.body):
-        raise _refused(preset, step, request.body, plan.secrets, plan.event_ref, plan.context)
+        raise _step_failure(preset, step, plan.secrets, plan.event_ref, plan.context, body=request.body)
     if trace is not None:
         trace.steps.append({"step": step.name, "effect": f"{request.method} {step.role}"})
     return request
@@ -112,12 +112,12 @@ def event_requests(
         try:
             made = function(context, answers, now, fixed)
         except Exception as error:
-            raise _located(preset, step, error, secrets, event_ref, context) from None
+            raise _step_failure(preset, step, secrets, event_ref, context, error=error) from None
         if made is not None:
             method, url, headers, body, content, encoding, credentials, review = made
             request = Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
             if step.validator is not None and not step.validator.accepts(body):
-                raise _refused(preset, step, body, secrets, event_ref, context)
+                raise _step_failure(preset, step, secrets, event_ref, context, body=body)
             requests.append(request)
     return tuple(requests)
 
@@ -127,29 +127,24 @@ def _request(step: StepSpec, made: tuple[Any, ...]) -> Request:
     return Request(method, url, headers, body, content, encoding, credentials, step.name, step.role, review)
 
 
-def _located(
+def _step_failure(
     preset: CompiledPreset,
     step: StepSpec,
-    error: Exception,
     secrets: tuple[str, ...],
     event_ref: str,
     context: Mapping[str, Any],
+    *,
+    error: Exception | None = None,
+    body: Any = None,
 ) -> RenderError:
-    return failure(preset, error, secrets, event_ref or reference(context.get("event")), step.pointer)
-
-
-def _refused(
-    preset: CompiledPreset,
-    step: StepSpec,
-    body: Any,
-    secrets: tuple[str, ...],
-    event_ref: str,
-    context: Mapping[str, Any],
-) -> RenderError:
+    """A step's failure, located: what its function raised (``error``), else why its request
+    schema refuses ``body``."""
+    event_ref = event_ref or reference(context.get("event"))
+    if error is not None:
+        return failure(preset, error, secrets, event_ref, step.pointer)
     assert step.validator is not None
     problem = schema_problem(step.validator, body, f"{step.pointer}/body")
     assert problem is not None, "a body the validator refuses has a problem to name"
-    event_ref = event_ref or reference(context.get("event"))
     return render_error(preset, problem[0], problem[1], secrets, event_ref, schema=True)
 
 
