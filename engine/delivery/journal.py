@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .deadletter import prepare_folder, why
 from .deliver import StepFailure
 
-__all__ = ["UNRESOLVED", "Journal", "NullJournal", "OpenJob", "event_key", "prepare_folder", "why"]
+__all__ = ["UNRESOLVED", "Journal", "NullJournal", "OpenJob", "event_key"]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
@@ -100,7 +101,8 @@ class Journal:
             self._db.execute("INSERT INTO runs VALUES (?)", (time.time(),))
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"cannot use the journal {self.path}: {why(exc)}") from None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the database's; taken before _memo, never while holding it
+        self._memo = threading.Lock()  # what waits in memory: a worker never waits for the disk for it
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
         # With no step progress on disk, `done` asks only _in_flight (steps of events not yet recorded).
         self._had_steps = any(
@@ -146,35 +148,42 @@ class Journal:
     ) -> None:
         now = time.monotonic()
         row = (key, preset, line, status, reason, None if http_status is None else str(http_status), attempts)
-        with self._lock:
+        with self._memo:
             if self._closed:  # an abandoned worker finishing after an interrupt: not acknowledged
                 return
             if not self._rows and not self._marks:
                 self._opened = now
             self._rows.append((*row, time.time(), order_key))
             self._in_flight.pop(key, None)
-            # Group commits: one per COMMIT_EVERY outcomes or COMMIT_SECONDS, whichever comes
-            # first. An outcome is acknowledged once committed; a crash before that re-sends
-            # it on the next run (at least once), never loses it.
-            if len(self._rows) >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
-                self._commit()
+            due = len(self._rows) >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS
+        # Group commits: one per COMMIT_EVERY outcomes or COMMIT_SECONDS, whichever comes first,
+        # by whichever worker finds one due while no commit is under way (the rows wait for the
+        # next one otherwise). An outcome is acknowledged once committed; a crash before that
+        # re-sends it on the next run (at least once), never loses it.
+        if due and self._lock.acquire(blocking=False):
+            try:
+                if not self._closed:
+                    self._commit()
+            finally:
+                self._lock.release()
 
     def steps(self, key: str) -> _Steps:
         """The progress of one event's steps: a write or track that succeeded is never sent again."""
         return _Steps(self, key)
 
     def _step_done(self, key: str, step: str) -> bool:
-        with self._lock:
+        with self._memo:
             if step in self._in_flight.get(key, ()):
                 return True
             if not self._had_steps:  # nothing on disk: an event's steps are all in memory
                 return False
+        with self._lock:
             self._write()
             row = self._db.execute("SELECT 1 FROM steps WHERE key = ? AND step = ?", (key, step)).fetchone()
         return row is not None
 
     def _mark_step(self, key: str, step: str) -> None:
-        with self._lock:
+        with self._memo:
             if self._closed:
                 return
             if not self._rows and not self._marks:
@@ -189,15 +198,15 @@ class Journal:
             self._opened = time.monotonic()
 
     def _write(self) -> None:
-        if self._rows or self._marks:
+        with self._memo:
+            rows, marks, self._rows, self._marks = self._rows, self._marks, [], []
+        if rows or marks:
             if not self._db.in_transaction:
                 self._db.execute("BEGIN")  # the group's clock (_opened) runs from its first row
-            if self._rows:
-                self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
-                self._rows = []
-            if self._marks:
-                self._db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", self._marks)
-                self._marks = []
+            if rows:
+                self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if marks:
+                self._db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", marks)
 
     def open_job(self, ref: str, step: str, group: Any, job: Any, keys: list[Any]) -> None:
         """Remember a submitted job, durably now: a crash from here on resumes by polling it."""
@@ -304,10 +313,11 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
-                return
+            with self._memo:
+                if self._closed:
+                    return
+                self._closed = True
             self._commit()
-            self._closed = True
             self._db.close()
 
 
@@ -379,22 +389,3 @@ class NullJournal(Journal):
 
     def close(self) -> None:
         pass
-
-
-def prepare_folder(path: Path, what: str) -> None:
-    """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
-    for folder in (path.parent, *path.parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise InputError(f"cannot use {what} {path}: {folder} is a file, not a folder")
-            break
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot use {what} {path}: cannot create its folder ({why(exc)})") from None
-
-
-def why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
