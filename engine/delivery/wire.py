@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import httptools
 
-from ..errors import DeliveryError
+from ..errors import DeliveryError, RelayError
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -43,7 +43,7 @@ _PLAIN_TARGET = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,/:;=?@%\[\]]*")
 _TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
-class AnswerTooLarge(Exception):
+class AnswerTooLarge(RelayError):
     """An answer past a named limit: relay stops reading it and counts it as a broken answer."""
 
     def __init__(self, limit: str, size: int) -> None:
