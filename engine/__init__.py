@@ -34,7 +34,7 @@ from pathlib import Path
 from .delivery.deliver import Deliverer, Outcome
 from .delivery.runner import StreamStats
 from .delivery.stream import deliver_stream
-from .delivery.transport import MockTransport, RedirectTransport, RequestsTransport, Response, Transport
+from .delivery.transport import HTTPTransport, MockTransport, RedirectTransport, Response, Transport
 from .errors import (
     DeliveryError,
     EventError,
@@ -67,6 +67,7 @@ __all__ = [
     "DeliveryError",
     "EventError",
     "GoldenError",
+    "HTTPTransport",
     "InputError",
     "Location",
     "MockTransport",
@@ -80,7 +81,6 @@ __all__ = [
     "RenderError",
     "Request",
     "RequestSchemaError",
-    "RequestsTransport",
     "Response",
     "RunOptions",
     "Settings",

@@ -21,7 +21,8 @@
 
 Internal signals derive from RelayError too, and never reach callers as such: delivery's
 ``JobFailed`` and ``ReportError`` (an asynchronous job or its per-item report failed) become
-DeliveryErrors, and the collector's ``BodyError`` becomes an HTTP refusal.
+DeliveryErrors, the transport's ``AnswerTooLarge`` a TransportError naming its limit, and the
+collector's ``BodyError`` an HTTP refusal.
 
 The compiler turns every TemplateError into a located PresetError, and the
 renderer every LeafRenderError into a RenderError, so callers of the public API

@@ -9,7 +9,7 @@ from typing import Any
 
 from relay import CompiledPreset
 from relay.delivery.deliver import Deliverer
-from relay.delivery.transport import RedirectTransport, RequestsTransport
+from relay.delivery.transport import HTTPTransport, RedirectTransport
 from relay.fakes import FakeServer, MailgunFake, MailjetFake
 
 REAL_HOSTS = {
@@ -55,7 +55,7 @@ def deliverer(
 ) -> Deliverer:
     resolved = preset.resolve_settings(settings, environ={})
     transport = RedirectTransport(
-        RequestsTransport(connect_timeout=2.0, read_timeout=read_timeout), redirects(preset, server)
+        HTTPTransport(connect_timeout=2.0, read_timeout=read_timeout), redirects(preset, server)
     )
     return Deliverer(
         preset,

@@ -25,7 +25,7 @@ from relay.authoring.golden import GoldenCase, discover_cases
 from relay.cli import main
 from relay.delivery.checks import check_preset
 from relay.delivery.deliver import Deliverer
-from relay.delivery.transport import RedirectTransport, RequestsTransport
+from relay.delivery.transport import HTTPTransport, RedirectTransport
 from relay.fakes import BulkVendor, FakeServer, MailchimpFake, RecordingFake, fake_for, redirects_for
 from relay.runtime.decision import REDACTED, redact
 from tests.delivery_helpers import Sleeps
@@ -71,7 +71,7 @@ def test_golden_event_reaches_the_fake_as_pinned(
     _seed_reads(preset, settings, case, vendor)
     server.log.clear()
 
-    transport = RedirectTransport(RequestsTransport(), redirects)
+    transport = RedirectTransport(HTTPTransport(), redirects)
     deliverer = Deliverer(preset, settings, transport, sleep=Sleeps(), rng=random.Random(1), clock=lambda: case.now)
     outcome = deliverer.deliver(case.event)
     assert outcome.status == "delivered", outcome
@@ -136,7 +136,7 @@ def test_a_wrong_credential_gets_the_vendors_answer_and_the_presets_hint(
     right = preset.resolve_settings(case.settings, environ={})
     with FakeServer(fake_for(preset, right)) as server:
         sent = preset.resolve_settings({**case.settings, **wrong}, environ={})
-        transport = RedirectTransport(RequestsTransport(), redirects_for(preset, server.url))
+        transport = RedirectTransport(HTTPTransport(), redirects_for(preset, server.url))
         result = Deliverer(
             preset, sent, transport, sleep=Sleeps(), rng=random.Random(1), clock=lambda: case.now
         ).deliver(case.event)
@@ -172,7 +172,7 @@ def test_unhashed_customer_information_is_refused_in_the_vendors_words(presets: 
 def test_templated_hosts_route_to_the_fake(presets: dict[str, CompiledPreset]) -> None:
     redirects = redirects_for(presets["mailchimp"], "http://127.0.0.1:9")
     assert redirects == {"https://*.api.mailchimp.com": "http://127.0.0.1:9"}
-    transport = RedirectTransport(RequestsTransport(), redirects)
+    transport = RedirectTransport(HTTPTransport(), redirects)
     assert transport.target("https://us21.api.mailchimp.com/3.0/ping") == "http://127.0.0.1:9/3.0/ping"
     assert transport.target("https://mailchimp.com/3.0/ping") == "https://mailchimp.com/3.0/ping"
     assert isinstance(fake_for(presets["mailchimp"]), MailchimpFake)
@@ -267,7 +267,7 @@ def test_a_recording_fake_answers_as_its_presets_fake_yaml_says(presets: dict[st
     settings = preset.resolve_settings({**case.settings, "bearer_token": "tok-right"}, environ={})
     with FakeServer(fake_for(preset, settings)) as server:
         url = redirects_for(preset, server.url)
-        target = RedirectTransport(RequestsTransport(), url).target(settings.values["url"])
+        target = RedirectTransport(HTTPTransport(), url).target(settings.values["url"])
         wrong = requests.post(target, json={}, headers={"Authorization": "Bearer tok-wrong"}, timeout=5)
         invalid = requests.post(
             target, json={"not": "an event"}, headers={"Authorization": "Bearer tok-right"}, timeout=5

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from relay import RunOptions, load_settings_file
 from relay.bundled import run_options_schema_path
 from relay.cli import main
-from relay.delivery.transport import RequestsTransport, user_agent
+from relay.delivery.transport import HTTPTransport, user_agent
 from relay.fakes import FakeServer
 from relay.fakes.server import FakeRequest, FakeResponse, FakeVendor
 from relay.preset.settings import split_run_options
@@ -160,7 +160,7 @@ class _Headers(FakeVendor):
 
 def test_requests_name_themselves_relay_and_version() -> None:
     vendor = _Headers()
-    transport = RequestsTransport()
+    transport = HTTPTransport()
     with FakeServer(vendor) as server:
         for headers in ({}, {"User-Agent": "relay-webhook/1"}):
             request = Request("GET", f"{server.url}/x", headers, None, b"", "json")

@@ -13,7 +13,7 @@ import pytest
 
 from relay import CompiledPreset
 from relay.delivery.deliver import Deliverer
-from relay.delivery.transport import RedirectTransport, RequestsTransport
+from relay.delivery.transport import HTTPTransport, RedirectTransport
 from relay.fakes import FakeServer, RecordingFake, Route, redirects_for
 from relay.fakes.recording import origin_pattern, path_pattern
 from tests.delivery_helpers import Sleeps
@@ -24,7 +24,7 @@ def deliver(preset: CompiledPreset, settings: dict[str, Any], event: Any, fake: 
         if preset.name == "webhook":
             settings = {**settings, "url": f"{server.url}/hooks/relay"}
         resolved = preset.resolve_settings(settings, environ={})
-        transport = RedirectTransport(RequestsTransport(), redirects_for(preset, server.url))
+        transport = RedirectTransport(HTTPTransport(), redirects_for(preset, server.url))
         deliverer = Deliverer(
             preset, resolved, transport, sleep=Sleeps(), rng=random.Random(1), clock=lambda: 1_700_000_000.0
         )
@@ -122,7 +122,7 @@ def test_origin_pattern(template: str, origin: str) -> None:
     ],
 )
 def test_redirect_patterns(source: str, url: str, target: str | None) -> None:
-    transport = RedirectTransport(RequestsTransport(), {source: "http://f"})
+    transport = RedirectTransport(HTTPTransport(), {source: "http://f"})
     assert transport.target(url) == (target or url)
 
 
@@ -192,7 +192,7 @@ def test_preflight_checks(
 
     preset = presets[name]
     with FakeServer(RecordingFake(routes)) as server:
-        transport = RedirectTransport(RequestsTransport(), redirects_for(preset, server.url))
+        transport = RedirectTransport(HTTPTransport(), redirects_for(preset, server.url))
         results = run_checks(preset, preset.resolve_settings(settings, environ={}), transport)
     assert all(r.ok for r in results) is ok
     problems = " ".join(p for r in results for p in r.problems)

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from relay.delivery.input import MAX_DEPTH
@@ -119,6 +119,8 @@ def test_valid_bodies_store_what_the_full_path_stores(body: Any, dumps: Any, kin
 
 @settings(max_examples=600, deadline=None)
 @given(body=_bodies, kind=st.sampled_from(KINDS), at=st.floats(0, 1), insertion=_insertions, cut=st.integers(0, 3))
+@example(body={}, kind="track", at=0.0, insertion=b"\x0c", cut=0)  # form feed: not JSON whitespace
+@example(body={}, kind=None, at=0.0, insertion=b"\x0b", cut=0)
 def test_mutated_bodies_are_the_full_paths_to_refuse(
     body: Any, kind: str | None, at: float, insertion: bytes, cut: int
 ) -> None:

@@ -98,7 +98,7 @@ def test_without_a_journal_every_step_is_sent_on_every_attempt() -> None:
     preset = relay.load_preset(STEPS / "mailchimp_like")
     fake = RecordingFake.for_preset(preset)
     with FakeServer(fake) as server:
-        transport = relay.RedirectTransport(relay.RequestsTransport(), {"https://us1.api.mailchimp.test": server.url})
+        transport = relay.RedirectTransport(relay.HTTPTransport(), {"https://us1.api.mailchimp.test": server.url})
         settings = preset.resolve_settings(MAILCHIMP_SETTINGS, environ={})
         deliverer = relay.Deliverer(preset, settings, transport, sleep=Sleeps())
         outcome = deliverer.deliver(track("ada@example.com"))

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import InputError
-from .journal import prepare_folder, why
 
-__all__ = ["DeadLetter", "DeadLetterEntry", "NullDeadLetter", "read_dead_letter"]
+__all__ = ["DeadLetter", "DeadLetterEntry", "NullDeadLetter", "prepare_folder", "read_dead_letter", "why"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +134,22 @@ def read_dead_letter(path: Path) -> list[DeadLetterEntry]:
         # contact's events stay in the order they were first dead-lettered: input order.
         entries[entry.key] = entry
     return list(entries.values())
+
+
+def prepare_folder(path: Path, what: str) -> None:
+    """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"cannot use {what} {path}: {folder} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot use {what} {path}: cannot create its folder ({why(exc)})") from None
+
+
+def why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .deadletter import prepare_folder, why
 from .deliver import StepFailure
 
-__all__ = ["UNRESOLVED", "Journal", "NullJournal", "OpenJob", "event_key", "prepare_folder", "why"]
+__all__ = ["UNRESOLVED", "Journal", "NullJournal", "OpenJob", "event_key"]
 
 #: Journal commits are grouped: at most this many outcomes, or this many seconds, per commit.
 COMMIT_EVERY = 64
@@ -100,9 +101,17 @@ class Journal:
             self._db.execute("INSERT INTO runs VALUES (?)", (time.time(),))
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"cannot use the journal {self.path}: {why(exc)}") from None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the database's; taken before _memo, never while holding it
+        self._memo = threading.Lock()  # what waits in memory: a worker never waits for the disk for it
         self.had_entries = self._db.execute("SELECT 1 FROM outcomes LIMIT 1").fetchone() is not None
-        self._pending = 0
+        # With no step progress on disk, `done` asks only _in_flight (steps of events not yet recorded).
+        self._had_steps = any(
+            self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("steps", "step_failures")
+        )
+        # The open group's outcome rows and step marks: one executemany each (_write) when it commits.
+        self._rows: list[tuple[Any, ...]] = []
+        self._marks: list[tuple[str, str, float]] = []
+        self._in_flight: dict[str, set[str]] = {}
         self._opened = 0.0
         self._closed = False
 
@@ -122,6 +131,7 @@ class Journal:
         if not self.had_entries:
             return None
         with self._lock:
+            self._write()
             row = self._db.execute("SELECT status FROM outcomes WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -137,57 +147,66 @@ class Journal:
         order_key: str | None = None,
     ) -> None:
         now = time.monotonic()
-        with self._lock:
+        row = (key, preset, line, status, reason, None if http_status is None else str(http_status), attempts)
+        with self._memo:
             if self._closed:  # an abandoned worker finishing after an interrupt: not acknowledged
                 return
-            if not self._db.in_transaction:
-                self._db.execute("BEGIN")
+            if not self._rows and not self._marks:
                 self._opened = now
-            self._db.execute(
-                "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    preset,
-                    line,
-                    status,
-                    reason,
-                    None if http_status is None else str(http_status),
-                    attempts,
-                    time.time(),
-                    order_key,
-                ),
-            )
-            self._pending += 1
-            # Group commits: one per COMMIT_EVERY outcomes or COMMIT_SECONDS, whichever comes
-            # first. An outcome is acknowledged once committed; a crash before that re-sends
-            # it on the next run (at least once), never loses it.
-            if self._pending >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS:
-                self._commit()
+            self._rows.append((*row, time.time(), order_key))
+            self._in_flight.pop(key, None)
+            due = len(self._rows) >= COMMIT_EVERY or now - self._opened >= COMMIT_SECONDS
+        # Group commits: one per COMMIT_EVERY outcomes or COMMIT_SECONDS, whichever comes first,
+        # by whichever worker finds one due while no commit is under way (the rows wait for the
+        # next one otherwise). An outcome is acknowledged once committed; a crash before that
+        # re-sends it on the next run (at least once), never loses it.
+        if due and self._lock.acquire(blocking=False):
+            try:
+                if not self._closed:
+                    self._commit()
+            finally:
+                self._lock.release()
 
     def steps(self, key: str) -> _Steps:
         """The progress of one event's steps: a write or track that succeeded is never sent again."""
         return _Steps(self, key)
 
     def _step_done(self, key: str, step: str) -> bool:
+        with self._memo:
+            if step in self._in_flight.get(key, ()):
+                return True
+            if not self._had_steps:  # nothing on disk: an event's steps are all in memory
+                return False
         with self._lock:
+            self._write()
             row = self._db.execute("SELECT 1 FROM steps WHERE key = ? AND step = ?", (key, step)).fetchone()
         return row is not None
 
     def _mark_step(self, key: str, step: str) -> None:
-        with self._lock:
+        with self._memo:
             if self._closed:
                 return
-            if not self._db.in_transaction:
-                self._db.execute("BEGIN")
+            if not self._rows and not self._marks:
                 self._opened = time.monotonic()
-            # Committed with the event's outcome (same grouped transaction): a crash before
-            # that sends the step again, at least once, as for any unacknowledged event.
-            self._db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", (key, step, time.time()))
+            # Committed with the event's outcome (same group): a crash before re-sends it, at least once.
+            self._marks.append((key, step, time.time()))
+            self._in_flight.setdefault(key, set()).add(step)
 
     def _begin(self) -> None:
         if not self._db.in_transaction:
             self._db.execute("BEGIN")
             self._opened = time.monotonic()
+
+    def _write(self) -> None:
+        with self._memo:
+            rows, marks, self._rows, self._marks = self._rows, self._marks, [], []
+        if rows or marks:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")  # the group's clock (_opened) runs from its first row
+            if rows:
+                self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if marks:
+                self._db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?)", marks)
 
     def open_job(self, ref: str, step: str, group: Any, job: Any, keys: list[Any]) -> None:
         """Remember a submitted job, durably now: a crash from here on resumes by polling it."""
@@ -218,6 +237,7 @@ class Journal:
         with self._lock:
             if self._closed:
                 return
+            self._had_steps = True
             self._begin()
             now = time.time()
             for key in keys:
@@ -240,6 +260,8 @@ class Journal:
 
     def _step_failure(self, key: str, step: str) -> tuple[str, str | None, str | None] | None:
         with self._lock:
+            if not self._had_steps:  # step failures are only written by finish_job
+                return None
             row = self._db.execute(
                 "SELECT message, hint, status FROM step_failures WHERE key = ? AND step = ?", (key, step)
             ).fetchone()
@@ -249,18 +271,20 @@ class Journal:
         return None if row is None else (str(row[0]), row[1], row[2])
 
     def _commit(self) -> None:
+        self._write()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
-        self._pending = 0
 
     def counts(self) -> dict[str, int]:
         with self._lock:
+            self._write()
             rows = self._db.execute("SELECT status, COUNT(*) FROM outcomes GROUP BY status").fetchall()
         return {status: n for status, n in rows}
 
     def blocked_keys(self) -> dict[str, int]:
         """Contacts with an unresolved failure: order key -> line of their first failed event."""
         with self._lock:
+            self._write()
             rows = self._db.execute(
                 "SELECT order_key, MIN(line) FROM outcomes WHERE status IN ('failed', 'parked') "
                 "AND order_key IS NOT NULL GROUP BY order_key"
@@ -270,6 +294,7 @@ class Journal:
     def unresolved(self, keys: Iterable[str] | None = None) -> int:
         """How many events (of ``keys``, or all) sit in the dead letter."""
         with self._lock:
+            self._write()
             if keys is None:
                 row = self._db.execute("SELECT COUNT(*) FROM outcomes WHERE status IN ('failed', 'parked')")
                 return int(row.fetchone()[0])
@@ -288,10 +313,11 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
-                return
+            with self._memo:
+                if self._closed:
+                    return
+                self._closed = True
             self._commit()
-            self._closed = True
             self._db.close()
 
 
@@ -363,22 +389,3 @@ class NullJournal(Journal):
 
     def close(self) -> None:
         pass
-
-
-def prepare_folder(path: Path, what: str) -> None:
-    """Create ``path``'s folder, or say plainly why it cannot be (a file in the way, no permission)."""
-    for folder in (path.parent, *path.parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise InputError(f"cannot use {what} {path}: {folder} is a file, not a folder")
-            break
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot use {what} {path}: cannot create its folder ({why(exc)})") from None
-
-
-def why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

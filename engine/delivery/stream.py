@@ -21,7 +21,7 @@ from .deliver import Deliverer
 from .journal import UNRESOLVED, Journal, NullJournal
 from .ratelimit import TokenBucket
 from .runner import RunControl, StreamStats, read_lines, run_stream
-from .transport import RedirectTransport, RequestsTransport, Transport
+from .transport import HTTPTransport, RedirectTransport, Transport
 
 __all__ = ["deliver_stream", "make_transport", "replay_dead_letter"]
 
@@ -33,7 +33,7 @@ def make_transport(
 ) -> Transport:
     """The real HTTP transport with the preset's timeouts, redirected when asked."""
     policy = preset.delivery
-    transport: Transport = RequestsTransport(policy.connect_timeout, policy.read_timeout, pool_size=pool_size)
+    transport: Transport = HTTPTransport(policy.connect_timeout, policy.read_timeout, pool_size=pool_size)
     return RedirectTransport(transport, dict(redirects)) if redirects else transport
 
 

@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
 from ..expr import helpers
 from ..expr.emit import Module, Origin, Writer, origin_of
+from .locate import display_path
 from .source import SourceDoc
 
 __all__ = ["FIXED", "Hoister", "Program", "compile_module", "once_per_run", "where_in"]
@@ -145,7 +147,7 @@ def where_in(doc: SourceDoc) -> Callable[[str], str]:
             location = doc.locate(pointer)
         except Exception:  # a pointer generated code makes up (none should be): no comment
             return ""
-        return f"{location.file}:{location.line}"
+        return f"{display_path(Path(location.file))}:{location.line}"
 
     return where
 

@@ -43,6 +43,8 @@ __all__ = ["EVENT_TYPES", "FastBody", "accept_fast"]
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
 _ABSENT = msgspec.Raw(b"")
+#: The whitespace JSON allows around a value (RFC 8259 section 2); nothing else.
+_JSON_SPACE = b" \t\n\r"
 
 
 class _Members(msgspec.Struct):
@@ -99,7 +101,7 @@ def accept_fast(body: bytes, kind: str | None, received: str, event_bytes: int) 
             shared = [(name, b',"' + name.encode() + b'":' + bytes(raw)) for name in ("context", "integrations")
                       if (raw := getattr(top, name))]  # fmt: skip
         else:
-            messages = [body.strip()]
+            messages = [body.strip(_JSON_SPACE)]  # not bytes.strip(): it takes \x0b and \x0c too
     except ValueError:  # msgspec's errors are ValueErrors
         return None
     # Nesting: a part holding n brackets nests at most n deep. A batch is the body around its

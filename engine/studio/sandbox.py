@@ -21,7 +21,7 @@ from typing import Any
 from ..delivery.checks import check_preset
 from ..delivery.deliver import Deliverer
 from ..delivery.retry import parse_body
-from ..delivery.transport import RedirectTransport, RequestsTransport, Response, Transport
+from ..delivery.transport import HTTPTransport, RedirectTransport, Response, Transport
 from ..errors import InputError, TransportError
 from ..preset.model import CompiledPreset
 from ..preset.settings import Settings
@@ -145,7 +145,7 @@ class FakeHosts:
             host.server.faults.clear()
             if FAULTS[fault][1]:
                 host.server.inject(fakes.Fault(**FAULTS[fault][1]))
-            recorder = _Recorder(RedirectTransport(RequestsTransport(2.0, 10.0, 1), host.redirects))
+            recorder = _Recorder(RedirectTransport(HTTPTransport(2.0, 10.0, 1), host.redirects))
             clock = _VirtualClock()
             cap = preset.delivery.max_attempts or STUDIO_ATTEMPTS
             deliverer = Deliverer(
