@@ -89,7 +89,10 @@ def _serve(folder: Path, destinations: list[dict[str, Any]]) -> Iterator[str]:
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
-        yield next(word for word in line.split() if word.startswith("http://"))
+        url = next((word for word in line.split() if word.startswith("http://")), None)
+        if url is None:  # it refused its configuration: say why, not StopIteration
+            raise RuntimeError(f"relay serve did not start: {line.strip()}")
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -189,7 +192,7 @@ def _end_to_end(quick: bool) -> list[Row]:
     count = 400 if quick else 2_000
     events = [e for e in generate(count * 3, seed=5) if relay.render(preset, e, resolved, now=0).action == "send"]
     events = events[:count]
-    fast = {**settings, "relay": {"rate_limit": {"rate": 1e6, "burst": 1000}}}
+    fast = {**settings, "relay": {"rate_limit": {"rate": 10000, "burst": 1000}}}
     with _mailjet_fake(fake_config) as fake_url, tempfile.TemporaryDirectory() as scratch:
         destination = {"name": "mailjet", "preset": "mailjet", "settings": fast, "concurrency": 8,
                        "redirect": {"https://api.mailjet.com": fake_url}}  # fmt: skip
@@ -208,7 +211,7 @@ def _end_to_end(quick: bool) -> list[Row]:
         start = time.perf_counter()
         stats = deliver_stream(
             preset, resolved, io.BytesIO("".join(json.dumps(e) + "\n" for e in events).encode()),
-            options=RunOptions(rate=1e6, burst=1000), concurrency=8, journal_path=Path(scratch) / "j.sqlite",
+            options=RunOptions(rate=10000, burst=1000), concurrency=8, journal_path=Path(scratch) / "j.sqlite",
             dead_letter_path=Path(scratch) / "d.ndjson", redirects={"https://api.mailjet.com": fake_url},
         )  # fmt: skip
         theirs = len(events) / (time.perf_counter() - start)

@@ -192,3 +192,14 @@ def test_the_batching_figure_covers_every_preset_that_batches() -> None:
     from bench.batching import BATCHED
 
     assert sorted(BATCHED) == sorted(name for name in PRESETS if load(name)[0].batches)
+
+
+def test_the_generated_presets_of_the_validate_figure_are_valid() -> None:
+    """The cold-validate figure times `relay validate` over copies of a bundled preset: each copy
+    must be as valid as the original (every request schema it names found), or the figure times
+    an error report."""
+    from bench.validate import generated_presets
+
+    with generated_presets(2) as folder:
+        for preset in sorted(folder.glob("*/preset.yaml")):
+            assert relay.load_preset(preset.parent).name == preset.parent.name
