@@ -8,7 +8,7 @@ Figures (``--only NAME``):
   peers     the Mailgun identify mapping in RudderStack's and Segment's engines (Node) vs relay
   validate  `relay validate` wall time with a warm and a cold YAML cache vs `python -c pass`
   delivery  `relay send` to a local fake vs keep-alive http.client and vs requests, at 1/8/32
-  memory    peak RSS streaming 1,000,000 events through `relay send --dry-run` vs 10,000 events
+  memory    peak RSS streaming 1,000,000 events through `relay send --dry-run` vs 100,000 events
   goldens   wall time of the golden suite (reported, so growth shows)
   batch     per batched preset: HTTP requests per 10,000 events, client CPU per event and
             throughput at the vendor's rate limit, batched vs one request per event

@@ -142,12 +142,16 @@ def once_per_run(function: Callable[..., Any]) -> Callable[..., Any]:
 def where_in(doc: SourceDoc) -> Callable[[str], str]:
     """``file:line`` of a pointer in the preset, for the comments of generated code."""
 
+    shown: dict[str, Path] = {}  # display_path resolves the file: once per file, not per line
+
     def where(pointer: str) -> str:
         try:
             location = doc.locate(pointer)
         except Exception:  # a pointer generated code makes up (none should be): no comment
             return ""
-        return f"{display_path(Path(location.file))}:{location.line}"
+        if location.file not in shown:
+            shown[location.file] = display_path(Path(location.file))
+        return f"{shown[location.file]}:{location.line}"
 
     return where
 
