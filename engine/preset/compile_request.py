@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from ..errors import PresetError
@@ -19,7 +18,7 @@ from ..expr.templates import REDACTED, Allowed, Renderer
 from .builder import Builder
 from .flow import credential_shown
 from .model import METHODS, Auths, AuthSpec, StepSpec
-from .schema import BodyValidator, load_json_schema
+from .schema import BodyValidator, request_validator
 
 __all__ = ["compile_auths", "compile_step", "compile_steps", "schema_validator"]
 
@@ -132,9 +131,7 @@ def schema_validator(builder: Builder, relative: str, pointer: str) -> tuple[Pat
         builder.error(pointer, f"request schema not found: {relative}", hint=f"looked for {schema_path}")
         return schema_path, None
     try:
-        schema = load_json_schema(schema_path)
-        Draft202012Validator.check_schema(schema)
-        return schema_path, BodyValidator(schema)
+        return schema_path, request_validator(schema_path)
     except PresetError as exc:  # unreadable, past the file limit, or not UTF-8
         builder.error(pointer, f"request schema {relative}: {exc.message}", hint=exc.hint)
     except ValueError as exc:

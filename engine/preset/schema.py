@@ -17,7 +17,14 @@ from ..expr.templates import did_you_mean
 from ..jsonpointer import escape_pointer
 from .source import SourceDoc, read_text
 
-__all__ = ["BodyValidator", "load_json_schema", "located_errors", "preset_validator", "schema_errors"]
+__all__ = [
+    "BodyValidator",
+    "load_json_schema",
+    "located_errors",
+    "preset_validator",
+    "request_validator",
+    "schema_errors",
+]
 
 
 @cache
@@ -25,6 +32,16 @@ def load_json_schema(path: Path) -> dict[str, Any]:
     """A JSON Schema file (OSError when missing, ValueError when not JSON, PresetError past the file limits)."""
     schema: dict[str, Any] = json.loads(read_text(path))
     return schema
+
+
+@cache
+def request_validator(path: Path) -> BodyValidator:
+    """The validator of the request schema at ``path``, once per file: many steps and batches
+    name the same schema, and checking it against the meta-schema is most of a preset's load.
+    Raises as ``load_json_schema`` does, and SchemaError when it is not a valid JSON Schema."""
+    schema = load_json_schema(path)
+    Draft202012Validator.check_schema(schema)
+    return BodyValidator(schema)
 
 
 @cache
